@@ -1,0 +1,3 @@
+from gmc.cli import main
+
+raise SystemExit(main())

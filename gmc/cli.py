@@ -1,0 +1,367 @@
+"""Command line: ``python -m gmc <command>``. The Snakemake rules call these, one command per rule,
+with explicit paths; every command also works by hand (``python -m gmc <command> --help``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {}
+
+
+def command(name: str, help: str):
+    """Register ``func(args)`` as subcommand ``name``; ``func.arguments(parser)`` (set below each
+    command) declares its options."""
+
+    def wrap(func):
+        COMMANDS[name] = (func, help)
+        return func
+
+    return wrap
+
+
+def _json(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({err}): {text[:80]!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return value
+
+
+def _threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, n))
+
+
+# ---------------------------------------------------------------------------------------------- data
+def _demo_data_args(p):
+    p.add_argument("--preset", required=True, help="demo preset name (see gmc.data.demo.DEMO_PRESETS)")
+    p.add_argument(
+        "--out", required=True, type=Path, help="dataset folder, e.g. resources/datasets/demo_scenes"
+    )
+    p.add_argument("--n-images", type=int, default=None)
+    p.add_argument("--image-size", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+
+
+@command("demo-data", "generate a synthetic demo dataset (images + labels), deterministically")
+def demo_data(args):
+    from gmc.data.demo import generate_demo_dataset
+    from gmc.io import write_json
+
+    _threads(args.threads)
+    root = args.out / "data"
+    generate_demo_dataset(
+        args.preset, root, n_images=args.n_images, image_size=args.image_size, seed=args.seed, overwrite=True
+    )
+    write_json(
+        args.out / "dataset.json",
+        {"root": root.as_posix(), "source": f"synthetic demo preset {args.preset}", "synthetic_demo": True},
+    )
+
+
+demo_data.arguments = _demo_data_args
+
+
+def _fetch_args(p):
+    p.add_argument("--dataset", required=True, help="dataset key")
+    p.add_argument("--options", type=_json, required=True, help="the config entry datasets.<key> as JSON")
+    p.add_argument("--out", required=True, type=Path, help="dataset folder, e.g. resources/datasets/livec")
+    p.add_argument("--lock", type=Path, default=Path("resources/datasets/lock.json"))
+
+
+@command("fetch", "download (or take from a local source), verify and extract a real dataset")
+def fetch(args):
+    from gmc.data.fetch import fetch_dataset
+    from gmc.io import write_json
+
+    root = fetch_dataset(args.dataset, args.options, args.out, args.lock)
+    write_json(
+        args.out / "dataset.json",
+        {"root": Path(root).as_posix(), "source": args.options.get("source"), "synthetic_demo": False},
+    )
+
+
+fetch.arguments = _fetch_args
+
+
+def _fetch_weights_args(p):
+    p.add_argument(
+        "--out", required=True, type=Path, help="resources/weights/<architecture>.<tag>.safetensors"
+    )
+    p.add_argument("--url", help="download from here instead of timm's hub")
+
+
+@command("fetch-weights", "download a pretrained weight file into resources/weights (sha256-locked)")
+def fetch_weights(args):
+    from gmc.weights import fetch_weights as fetch
+
+    fetch(args.out, url=args.url)
+
+
+fetch_weights.arguments = _fetch_weights_args
+
+
+def _manifest_args(p):
+    p.add_argument("--dataset", required=True, help="dataset key")
+    p.add_argument("--options", type=_json, required=True, help="the config entry datasets.<key> as JSON")
+    p.add_argument("--dataset-json", required=True, type=Path, help="dataset.json written by fetch/demo-data")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument(
+        "--drop-bad-images",
+        action="store_true",
+        help="drop unreadable images instead of failing (recorded in the report)",
+    )
+
+
+@command("manifest", "parse and validate a dataset's labels into results/manifests/<key>.csv")
+def manifest(args):
+    from gmc.data.datasets import build_dataset_spec
+    from gmc.data.manifest import build_manifest
+    from gmc.io import write_csv, write_json
+
+    spec = build_dataset_spec(args.dataset, args.options)
+    root = Path(json.loads(args.dataset_json.read_text())["root"])
+    table, report = build_manifest(spec, root, drop_bad_images=args.drop_bad_images)
+    write_csv(args.out, table)
+    write_json(args.out.with_suffix(".validation.json"), report)
+
+
+manifest.arguments = _manifest_args
+
+
+def _cache_args(p):
+    p.add_argument("--manifest", required=True, type=Path)
+    p.add_argument("--size", required=True, type=int)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--threads", type=int, default=1)
+
+
+@command("cache", "decode and resize every image of a manifest once into a uint8 .npy")
+def cache(args):
+    from gmc.data.cache import build_cache
+
+    build_cache(args.manifest, args.size, args.out, threads=args.threads)
+
+
+cache.arguments = _cache_args
+
+
+def _split_args(p):
+    p.add_argument("--manifest", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--options", type=_json, required=True, help="the config entry datasets.<key> as JSON")
+    p.add_argument("--protocol", choices=["random", "official"], default="random")
+    p.add_argument("--n-splits", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--test-fraction", type=float, default=0.2)
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--dataset-json", type=Path, help="needed by --protocol official")
+
+
+@command("split", "write pinned, seeded train/val/test splits keyed by image name")
+def split(args):
+    from gmc.data.datasets import build_dataset_spec
+    from gmc.data.manifest import read_manifest
+    from gmc.data.splits import make_splits, official_splits
+    from gmc.io import write_csv
+
+    spec = build_dataset_spec(args.dataset, args.options)
+    table = read_manifest(args.manifest)
+    if args.protocol == "official":
+        root = Path(json.loads(args.dataset_json.read_text())["root"])
+        splits = official_splits(
+            args.dataset, root, options=args.options, seed=args.seed, val_fraction=args.val_fraction
+        )
+    else:
+        splits = make_splits(
+            table,
+            n_splits=args.n_splits,
+            test_fraction=args.test_fraction,
+            val_fraction=args.val_fraction,
+            seed=args.seed,
+            group_by="content" if spec.split_by == "reference" else "image",
+        )
+    write_csv(args.out, splits)
+
+
+split.arguments = _split_args
+
+
+# ------------------------------------------------------------------------------------------ training
+def _train_args(p):
+    p.add_argument("--run-config", type=_json, required=True, help="JSON from Benchmark.run_config")
+    p.add_argument("--manifest", required=True, type=Path)
+    p.add_argument("--cache", required=True, type=Path)
+    p.add_argument("--splits", required=True, type=Path)
+    p.add_argument("--out-dir", required=True, type=Path)
+    p.add_argument("--threads", type=int, default=1)
+
+
+@command("train", "train one run (model x loss x set x split); resumes from last.pt when rerun")
+def train(args):
+    from gmc.data.loading import load_image_set
+    from gmc.io import write_json
+    from gmc.provenance import provenance
+    from gmc.training.engine import fit
+
+    _threads(args.threads)
+    cfg = args.run_config
+    parts = {
+        part: load_image_set(args.manifest, args.cache, split_csv=args.splits, split=cfg["split"], part=part)
+        for part in ("train", "val")
+    }
+    test = None
+    if cfg["train"]["selection"] == "best_on_test":
+        test = load_image_set(
+            args.manifest, args.cache, split_csv=args.splits, split=cfg["split"], part="test"
+        )
+    summary = fit(cfg, parts["train"], parts["val"], args.out_dir, test=test)
+    write_json(
+        args.out_dir / "run.json",
+        {"run_config": cfg, "summary": summary, "threads": args.threads, "provenance": provenance()},
+    )
+
+
+train.arguments = _train_args
+
+
+def _predict_args(p):
+    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--manifest", required=True, type=Path)
+    p.add_argument("--cache", required=True, type=Path)
+    p.add_argument("--test-set", required=True)
+    p.add_argument("--splits", type=Path, help="with --split/--part: score that split part only")
+    p.add_argument("--split", type=int)
+    p.add_argument("--part", choices=["train", "val", "test"])
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--threads", type=int, default=1)
+
+
+@command("predict", "score a test set with a trained checkpoint (best.pt)")
+def predict(args):
+    from gmc.evaluation import predict_dataset
+
+    _threads(args.threads)
+    predict_dataset(
+        args.checkpoint,
+        args.manifest,
+        args.cache,
+        args.out,
+        test_set=args.test_set,
+        split_csv=args.splits,
+        split=args.split,
+        part=args.part,
+        device=args.device,
+        batch_size=args.batch_size,
+    )
+
+
+predict.arguments = _predict_args
+
+
+# ------------------------------------------------------------------------------------- results
+def _score_args(p):
+    p.add_argument("predictions", nargs="+", type=Path)
+    p.add_argument("--out", required=True, type=Path)
+
+
+@command("score", "compute SROCC/PLCC/KROCC/RMSE of prediction files into one long-format CSV")
+def score(args):
+    from gmc.evaluation import score_predictions
+    from gmc.io import write_csv
+
+    write_csv(args.out, score_predictions(args.predictions))
+
+
+score.arguments = _score_args
+
+
+def _aggregate_args(p):
+    p.add_argument("run_jsons", nargs="+", type=Path, help="results/runs/.../run.json files")
+    p.add_argument("--out", required=True, type=Path, help="results/runs.csv")
+
+
+@command("aggregate", "collect every run's config hash, selected epoch and provenance into runs.csv")
+def aggregate(args):
+    from gmc.io import write_csv
+    from gmc.results import collect_runs
+
+    write_csv(args.out, collect_runs(args.run_jsons))
+
+
+aggregate.arguments = _aggregate_args
+
+
+def _report_args(p):
+    p.add_argument("--scores", required=True, type=Path)
+    p.add_argument("--runs", required=True, type=Path)
+    p.add_argument("--config", required=True, type=_json, help="the resolved config as JSON")
+    p.add_argument("--out-dir", required=True, type=Path)
+
+
+@command("report", "render reports/index.html, LaTeX tables and figures from results/ (no training)")
+def report(args):
+    from gmc.results import render
+
+    render(args.scores, args.runs, args.config, args.out_dir)
+
+
+report.arguments = _report_args
+
+
+def _list_args(p):
+    p.add_argument("what", choices=["models", "losses", "datasets"])
+
+
+@command("list", "list registered models, losses or dataset types")
+def list_names(args):
+    if args.what == "models":
+        from gmc.models import MODELS, get_model_card
+
+        get_model_card("monet")  # imports the built-in models
+        for name in MODELS.names():
+            card = get_model_card(name)
+            print(f"{name:14s} native loss {card.native_loss:5s} {card.description}")
+        return
+    if args.what == "losses":
+        from gmc.losses import LOSSES as registry
+    else:
+        from gmc.data.datasets import DATASETS as registry
+    print("\n".join(registry.names()))
+
+
+list_names.arguments = _list_args
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gmc", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, (func, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        func.arguments(p)
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    args.func(args)
+    return 0

@@ -1,0 +1,1 @@
+"""Data layer: dataset catalogue, label parsing, manifests, splits and the decoded-image cache."""

@@ -1,0 +1,173 @@
+"""Dataset catalogue: one :class:`DatasetSpec` per dataset key, looked up by name.
+
+A spec says how to turn a dataset's extracted folder into a standard label table
+(:data:`LABEL_COLUMNS`) and what to expect of it (count, raw score range and direction, NR/FR, split
+policy). Real datasets (LIVEC, KonIQ-10k, ...) are registered in :mod:`gmc.data.datasets.catalog`; a
+user's own data uses the generic ``csv`` type (:func:`csv_spec`), which is also how the synthetic demo
+datasets are read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from gmc.registry import Registry
+
+#: Columns every label parser returns. ``image``: path relative to the dataset root (unique);
+#: ``reference``: reference image path relative to the root for FR sets, else ""; ``content``: the group
+#: that must not straddle train and test (the reference for synthetic sets, the image itself for
+#: authentic sets); ``mos_raw``/``std_raw``: the scores as published (std NaN when unknown).
+LABEL_COLUMNS = ["image", "reference", "content", "mos_raw", "std_raw"]
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a download: an archive (zip/tar/tgz/rar, extracted) or a plain file (``kind="file"``,
+    copied to ``target`` inside the extracted tree). ``sha256`` pins the content where known."""
+
+    url: str
+    name: str = ""  # local file name; default: the last component of the URL path
+    sha256: str | None = None
+    kind: str = "auto"  # auto (from the name) | zip | tar | tgz | tbz2 | txz | rar | file
+    target: str = ""  # plain files: path relative to the extracted tree (default: the name)
+
+    @property
+    def filename(self) -> str:
+        from urllib.parse import unquote, urlparse
+
+        return self.name or unquote(urlparse(self.url).path.rstrip("/").rsplit("/", 1)[-1]) or "download"
+
+
+@dataclass(frozen=True)
+class DownloadOption:
+    """One way to get a dataset: every file in ``files`` is fetched and extracted into one tree."""
+
+    label: str  # "official", "huggingface (pyiqa)", "waterloo", ...
+    files: tuple[RemoteFile, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Facts about one dataset. ``parse(root) -> DataFrame[LABEL_COLUMNS]``."""
+
+    key: str
+    parse: Callable[[Path], pd.DataFrame]
+    score_range: tuple[float, float]
+    higher_better: bool = True
+    full_reference: bool = False
+    expected_count: int | None = None
+    split_by: str = "image"  # "image" (authentic) or "reference" (synthetic); see splits.py
+    synthetic_demo: bool = False
+    title: str = ""
+    sources: tuple[str, ...] = field(default=())
+    # Fetching (see gmc.data.fetch): alternative downloads tried in order (official first, then mirrors),
+    # or, when there is none, ``manual_download`` says where to get the archive and where to put it.
+    downloads: tuple[DownloadOption, ...] = field(default=())
+    manual_download: str = ""
+    #: glob patterns (relative, case-insensitive) of files that identify the dataset root inside an
+    #: extracted tree, tried in order; the root is the folder the pattern is relative to.
+    root_markers: tuple[str, ...] = field(default=())
+    #: ``official_splits(root) -> DataFrame[image, split, part]`` where the dataset has one (KonIQ, BIQ2021)
+    official_splits: Callable[[Path], pd.DataFrame] | None = None
+    split_policy: str = ""  # human-readable, e.g. "10 random 80/20 splits by image"
+    homepage: str = ""
+    notes: str = ""
+
+
+DATASETS: Registry[Callable[..., DatasetSpec]] = Registry("dataset type")
+
+
+def normalise_scores(raw: pd.Series, score_range: tuple[float, float], higher_better: bool) -> pd.Series:
+    """Map raw scores to [0, 1], higher = better, with the dataset's fixed range (not per split):
+    ``m = (raw - lo) / (hi - lo)``, then ``1 - m`` when lower raw scores are better."""
+    lo, hi = score_range
+    m = (raw.astype(float) - lo) / (hi - lo)
+    return m if higher_better else 1.0 - m
+
+
+def read_label_csv(
+    root: Path,
+    csv: str,
+    image_column: str,
+    score_column: str,
+    std_column: str | None = None,
+    reference_column: str | None = None,
+    content_column: str | None = None,
+) -> pd.DataFrame:
+    """Read a user label CSV into the standard columns (:data:`LABEL_COLUMNS`)."""
+    path = Path(root) / csv
+    if not path.is_file():
+        raise FileNotFoundError(f"label file {path} does not exist; check 'csv' and 'root' in the config")
+    table = pd.read_csv(path)
+    wanted = [c for c in (image_column, score_column, std_column, reference_column, content_column) if c]
+    missing = [c for c in wanted if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; the file has {list(table.columns)}")
+    out = pd.DataFrame({"image": table[image_column].astype(str), "mos_raw": table[score_column]})
+    out["std_raw"] = table[std_column].astype(float) if std_column else float("nan")
+    out["reference"] = table[reference_column].astype(str) if reference_column else ""
+    if content_column:
+        out["content"] = table[content_column].astype(str)
+    else:
+        out["content"] = out["reference"].where(out["reference"] != "", out["image"])
+    return out[LABEL_COLUMNS]
+
+
+@DATASETS.register("csv")
+def csv_spec(
+    key: str,
+    *,
+    csv: str = "labels.csv",
+    image_column: str = "image",
+    score_column: str = "mos",
+    std_column: str | None = None,
+    reference_column: str | None = None,
+    content_column: str | None = None,
+    score_range: tuple[float, float],
+    higher_better: bool = True,
+    expected_count: int | None = None,
+    split_by: str = "image",
+    synthetic_demo: bool = False,
+    title: str = "",
+) -> DatasetSpec:
+    """A user's own dataset: a folder of images and one CSV of labels (generic ``csv`` type)."""
+
+    def parse(root: Path) -> pd.DataFrame:
+        return read_label_csv(
+            root, csv, image_column, score_column, std_column, reference_column, content_column
+        )
+
+    return DatasetSpec(
+        key=key,
+        parse=parse,
+        score_range=(float(score_range[0]), float(score_range[1])),
+        higher_better=higher_better,
+        full_reference=reference_column is not None,
+        expected_count=expected_count,
+        split_by=split_by,
+        synthetic_demo=synthetic_demo,
+        title=title or key,
+    )
+
+
+def build_dataset_spec(key: str, options: dict) -> DatasetSpec:
+    """The spec for config entry ``datasets.<key>``: ``{type: <registered type>, **options}``."""
+    options = dict(options)
+    kind = options.pop("type", key)
+    for name in FETCH_OPTIONS + REPORT_OPTIONS:
+        options.pop(name, None)
+    return DATASETS.get(kind)(key, **options)
+
+
+#: config keys of ``datasets.<key>`` read by :func:`gmc.data.fetch.fetch_dataset`, not by the spec factory
+FETCH_OPTIONS = ("source", "sha256")
+#: config keys of ``datasets.<key>`` read by the reporting layer only
+REPORT_OPTIONS = ("reported_as",)
+
+# registers the "demo" type and the real datasets (livec, koniq10k, ...; see catalog.py)
+from gmc.data.datasets import catalog, demo_type  # noqa: E402,F401

@@ -1,0 +1,9 @@
+"""Benchmark report: tables (HTML, LaTeX, CSV), figures and provenance rendered from ``results/scores.csv``.
+
+Modules: ``scores`` (load + validate), ``tables`` (pandas summaries), ``display`` (what each table shows),
+``latex`` / ``html`` (rendering), ``figures`` (matplotlib), ``report`` (``render_report``, the entry point).
+"""
+
+from gmc.reporting.report import render_report
+
+__all__ = ["render_report"]

@@ -1,0 +1,197 @@
+"""Report figures (matplotlib, Agg, no pyplot state): each function writes ``<stem>.png`` and ``<stem>.pdf``
+atomically and deterministically (no creation date in the PDF, fixed split-point offsets, sorted data)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from gmc.io import atomic_path
+from gmc.reporting.display import is_synthetic, loss_label, model_rows, title
+
+RC = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.grid.axis": "y",
+    "grid.alpha": 0.3,
+    "pdf.fonttype": 42,
+    "svg.hashsalt": "gmc",
+}
+COLORS = mpl.colormaps["tab10"].colors
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+HATCHES = ("", "//", "\\\\", "..", "xx", "++")
+
+
+def save(fig: Figure, stem: Path) -> list[Path]:
+    """Write ``stem``.png (150 dpi) and ``stem``.pdf atomically; return both paths."""
+    paths = []
+    for fmt, metadata in (("png", {"Software": None}), ("pdf", {"CreationDate": None, "Producer": None})):
+        path = stem.with_suffix(f".{fmt}")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=150, metadata=metadata)
+        paths.append(path)
+    return paths
+
+
+def _title(fig: Figure, text: str, synthetic: bool) -> None:
+    """Figure-level title (above the legend too), with a second line flagging synthetic demo data."""
+    if synthetic:
+        text += "\nSYNTHETIC demo data (not human-rated; not comparable with published results)"
+    fig.suptitle(text, x=0.01, ha="left", fontsize=10, color="black")
+
+
+def _dagger(datasets: dict[str, dict], key: str) -> str:
+    return "\u2020" if is_synthetic(datasets, key) else ""
+
+
+def _marker(marker: str, color, label: str) -> Line2D:
+    """A legend proxy: one marker, no line."""
+    return Line2D(
+        [], [], linestyle="", marker=marker, markersize=7, color=color, markeredgecolor="black", label=label
+    )
+
+
+def _empty(fig: Figure, message: str) -> None:
+    ax = fig.add_subplot()
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
+
+
+def intra_bars(
+    scores: pd.DataFrame,
+    stem: Path,
+    datasets: dict[str, dict],
+    models: dict[str, dict],
+    metric: str = "SROCC",
+) -> list[Path]:
+    """Grouped bars of the median ``metric`` per model/loss for each training set (intra-dataset), with one
+    point per split. Colour = model, hatching = loss (native plain, GCC hatched)."""
+    intra = scores[(scores["train_set"] == scores["test_set"]) & (scores["metric"] == metric)]
+    sets = sorted(intra["train_set"].unique())
+    combos = model_rows(intra) if not intra.empty else []
+    synthetic = any(is_synthetic(datasets, d) for d in sets)
+    model_keys = sorted({c[0] for c in combos})
+    with mpl.rc_context(RC):
+        fig = Figure(
+            figsize=(max(8.0, 1.2 + len(sets) * (0.35 * len(combos) + 0.6)), 5.2), layout="constrained"
+        )
+        if not combos:
+            _empty(fig, "No intra-dataset results.")
+            return save(fig, stem)
+        ax = fig.add_subplot()
+        width = 0.8 / len(combos)
+        x = np.arange(len(sets), dtype=float)
+        lo = 0.0
+        for j, (model, role, loss) in enumerate(combos):
+            color = COLORS[model_keys.index(model) % len(COLORS)]
+            losses = sorted({c[2] for c in combos if c[0] == model and c[1] == role})
+            hatch = "" if role == "native" else HATCHES[1 + losses.index(loss) % (len(HATCHES) - 1)]
+            offset = (j - (len(combos) - 1) / 2) * width
+            medians = []
+            for i, ds in enumerate(sets):
+                vals = intra[
+                    (intra["model"] == model)
+                    & (intra["loss_role"] == role)
+                    & (intra["loss"] == loss)
+                    & (intra["train_set"] == ds)
+                ].sort_values("split")["value"]
+                medians.append(vals.median() if len(vals) else np.nan)
+                if len(vals):
+                    lo = min(lo, float(vals.min()))
+                    jitter = np.linspace(-width * 0.22, width * 0.22, len(vals)) if len(vals) > 1 else [0.0]
+                    ax.scatter(
+                        x[i] + offset + np.asarray(jitter),
+                        vals,
+                        s=12,
+                        color="black",
+                        zorder=3,
+                        label="split" if (j == 0 and i == 0) else None,
+                    )
+            ax.bar(
+                x + offset,
+                medians,
+                width=width * 0.95,
+                color=color,
+                alpha=0.55 if role == "native" else 0.95,
+                hatch=hatch,
+                edgecolor="black",
+                linewidth=0.6,
+                label=f"{title(models, model)} \u2014 {loss_label(role, loss)}",
+            )
+        ax.set_xticks(x, [textwrap.fill(title(datasets, d) + _dagger(datasets, d), 18) for d in sets])
+        ax.set_ylabel(f"median {metric} over splits")
+        ax.set_ylim(min(0.0, lo - 0.05), 1.02)
+        ax.axhline(0, color="black", linewidth=0.6)
+        _title(
+            fig, f"Intra-dataset {metric} (bars: median over splits, points: individual splits)", synthetic
+        )
+        fig.legend(loc="outside lower center", ncols=2, frameon=False)
+        return save(fig, stem)
+
+
+def gcc_vs_native_scatter(
+    scores: pd.DataFrame,
+    stem: Path,
+    datasets: dict[str, dict],
+    models: dict[str, dict],
+    metric: str = "SROCC",
+) -> list[Path]:
+    """Per split, the native-loss ``metric`` (x) against the GCC-loss ``metric`` (y) of the same model,
+    dataset and split; points above the diagonal are splits GCC won. Colour = model, marker = dataset."""
+    intra = scores[(scores["train_set"] == scores["test_set"]) & (scores["metric"] == metric)]
+    keys = ["model", "train_set", "split"]
+    native = intra[intra["loss_role"] == "native"][[*keys, "loss", "value"]]
+    gcc = intra[intra["loss_role"] == "gcc"][[*keys, "loss", "value"]]
+    paired = native.merge(gcc, on=keys, suffixes=("_native", "_gcc")).sort_values(
+        ["model", "train_set", "loss_native", "loss_gcc", "split"]
+    )
+    sets = sorted(paired["train_set"].unique())
+    model_keys = sorted(paired["model"].unique())
+    synthetic = any(is_synthetic(datasets, d) for d in sets)
+    with mpl.rc_context({**RC, "axes.grid.axis": "both"}):
+        fig = Figure(figsize=(7.6, 5.2), layout="constrained")
+        if paired.empty:
+            _empty(fig, "No split was run with both the native loss and the GCC loss.")
+            return save(fig, stem)
+        ax = fig.add_subplot()
+        for (model, ds), part in paired.groupby(["model", "train_set"], sort=True):
+            ax.scatter(
+                part["value_native"],
+                part["value_gcc"],
+                color=COLORS[model_keys.index(model) % len(COLORS)],
+                marker=MARKERS[sets.index(ds) % len(MARKERS)],
+                s=36,
+                edgecolor="black",
+                linewidth=0.5,
+                zorder=3,
+            )
+        values = np.concatenate([paired["value_native"].to_numpy(), paired["value_gcc"].to_numpy()])
+        span = max(float(values.max() - values.min()), 0.02)
+        lims = (float(values.min()) - 0.08 * span, float(values.max()) + 0.08 * span)
+        ax.plot(lims, lims, color="grey", linestyle="--", linewidth=1, zorder=1)
+        ax.set_xlim(lims)
+        ax.set_ylim(lims)
+        ax.set_aspect("equal")
+        ax.set_xlabel(f"{metric}, native loss")
+        ax.set_ylabel(f"{metric}, GCC loss")
+        ax.text(
+            0.03, 0.97, "above the diagonal: GCC better", transform=ax.transAxes, va="top", color="dimgrey"
+        )
+        _title(fig, f"{metric} with the native loss vs the GCC loss, per split (intra-dataset)", synthetic)
+        handles = [_marker("o", COLORS[i % len(COLORS)], title(models, m)) for i, m in enumerate(model_keys)]
+        handles += [
+            _marker(MARKERS[i % len(MARKERS)], "white", title(datasets, d) + _dagger(datasets, d))
+            for i, d in enumerate(sets)
+        ]
+        handles.append(Line2D([], [], color="grey", linestyle="--", label="GCC = native"))
+        fig.legend(handles=handles, loc="outside right center", frameon=False)
+        return save(fig, stem)

@@ -1,0 +1,69 @@
+"""Render ``index.html`` from the jinja2 template in ``templates/`` (autoescaped, self-contained)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup, escape
+
+from gmc.reporting.display import DECIMALS, Cell
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def format_number(value: float | None, signed: bool = False) -> str:
+    """3 decimals, a true minus sign, an em dash for a missing value, no ``-0.000``."""
+    if value is None or math.isnan(value):
+        return "\u2014"
+    value = round(float(value), DECIMALS)
+    if value == 0:
+        value = 0.0
+    text = f"{abs(value):.{DECIMALS}f}"
+    if value < 0:
+        return "\u2212" + text
+    return ("+" + text) if signed and value > 0 else text
+
+
+def render_cell(cell: Cell) -> Markup:
+    """The inner HTML of one cell (escaped text, or a number with its spread and split count)."""
+    if cell.value is not None or cell.text is None:
+        out = escape(format_number(cell.value, cell.signed))
+        if cell.bold:
+            out = Markup("<strong>{}</strong>").format(out)
+        if cell.spread is not None and not math.isnan(cell.spread):
+            out += Markup(' <span class="sd">\u00b1\u202f{}</span>').format(format_number(cell.spread))
+        if cell.n is not None:
+            out += Markup(' <span class="n">n={}</span>').format(cell.n)
+        return out
+    out = escape(cell.text)
+    if cell.href:
+        out = Markup('<a href="{}">{}</a>').format(cell.href, out)
+    if cell.bold:
+        out = Markup("<strong>{}</strong>").format(out)
+    if cell.dagger:
+        out += Markup('<sup class="dagger" title="synthetic demo data">\u2020</sup>')
+    return out
+
+
+def data_attrs(attrs) -> Markup:
+    return Markup("").join(Markup(' data-{}="{}"').format(k, v) for k, v in attrs)
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["cell"] = render_cell
+    env.filters["data_attrs"] = data_attrs
+    return env
+
+
+def render_html(context: dict, template: str = "report.html.j2") -> str:
+    return environment().get_template(template).render(**context)

@@ -1,0 +1,132 @@
+"""``render_report``: scores CSV -> ``index.html``, ``tables/*.tex|csv``, ``figures/*.png|pdf``,
+``provenance.json``. Reads results only; never trains or predicts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from gmc.io import atomic_write
+from gmc.reporting import display, figures, tables
+from gmc.reporting.html import render_html
+from gmc.reporting.latex import to_booktabs
+from gmc.reporting.scores import check_metadata, load_reported, load_scores
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8", newline="\n"))
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> None:
+    """Raw numbers at full (round-trip) precision; byte-stable for the same input."""
+    atomic_write(path, lambda p: frame.to_csv(p, index=False, lineterminator="\n", encoding="utf-8"))
+
+
+def _input(path: Path) -> dict:
+    return {"path": str(path), "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
+
+
+def render_report(
+    scores_csv: Path,
+    out_dir: Path,
+    *,
+    datasets: dict[str, dict],
+    models: dict[str, dict],
+    provenance: dict,
+    reported_csv: Path | None = None,
+    title: str = "GMC-IQA benchmark",
+) -> None:
+    """Render the benchmark report from ``scores_csv`` into ``out_dir``.
+
+    ``datasets``: key -> {"title", "synthetic_demo", "full_reference", optional "reported_as"};
+    ``models``: key -> {"title", "arch", "native_loss", optional "reported_as"};
+    ``provenance``: shown verbatim in the footer and written to ``provenance.json``;
+    ``reported_csv``: optional published numbers for the "reproduced vs reported" table.
+
+    Raises ``ValueError`` (naming the file) for empty or malformed scores or missing metadata.
+    """
+    scores_csv, out_dir = Path(scores_csv), Path(out_dir)
+    scores = load_scores(scores_csv)
+    check_metadata(scores, datasets, models, scores_csv)
+    reported = load_reported(reported_csv) if reported_csv is not None else None
+
+    summary = tables.summarise(scores)
+    frames = {
+        "summary": summary,
+        "intra": tables.intra_table(summary),
+        "cross": tables.cross_table(summary),
+        "gcc_vs_native": tables.gcc_vs_native_table(scores),
+    }
+    if reported is not None:
+        frames["reported"] = tables.reported_table(summary, reported, datasets, models)
+
+    shown = {
+        "intra": display.intra_display(frames["intra"], datasets, models),
+        "cross": display.cross_display(frames["cross"], datasets, models),
+        "gcc_vs_native": display.gcc_display(frames["gcc_vs_native"], datasets, models),
+        "reported": (
+            display.reported_display(frames["reported"], datasets, models) if reported is not None else None
+        ),
+    }
+
+    table_dir = out_dir / "tables"
+    for name, frame in frames.items():
+        _write_csv(table_dir / f"{name}.csv", frame)
+    for name, table in shown.items():
+        if table is not None:
+            _write_text(table_dir / f"{name}.tex", to_booktabs(table))
+
+    fig_dir = out_dir / "figures"
+    figures.intra_bars(scores, fig_dir / "intra_srocc", datasets, models)
+    figures.gcc_vs_native_scatter(scores, fig_dir / "gcc_vs_native", datasets, models)
+
+    used_sets = sorted(set(scores["train_set"]) | set(scores["test_set"]))
+    synthetic_sets = [d for d in used_sets if display.is_synthetic(datasets, d)]
+    synthetic = bool(synthetic_sets)
+    note = " Synthetic demo data (not human-rated)." if synthetic else ""
+    figure_list = [
+        {
+            "name": "intra_srocc",
+            "png": "figures/intra_srocc.png",
+            "pdf": "figures/intra_srocc.pdf",
+            "alt": "Grouped bar chart of intra-dataset median SROCC per model and loss",
+            "caption": "Intra-dataset median SROCC per model and loss for each training set; "
+            "points are individual splits (native loss plain, GCC hatched)." + note,
+        },
+        {
+            "name": "gcc_vs_native",
+            "png": "figures/gcc_vs_native.png",
+            "pdf": "figures/gcc_vs_native.pdf",
+            "alt": "Scatter plot of native-loss SROCC against GCC-loss SROCC per split",
+            "caption": "SROCC with the native loss (x) vs the GCC loss (y) on the same model, dataset and "
+            "split; points above the dashed diagonal are splits where GCC scored higher." + note,
+        },
+    ]
+
+    inputs = {"scores_csv": _input(scores_csv)}
+    if reported_csv is not None:
+        inputs["reported_csv"] = _input(Path(reported_csv))
+    record = {"provenance": provenance, "inputs": inputs}
+    record_json = json.dumps(record, indent=2, sort_keys=True, default=str)
+    _write_text(out_dir / "provenance.json", record_json + "\n")
+
+    combos = scores[["model", "loss_role", "loss"]].drop_duplicates()
+    html = render_html(
+        {
+            "title": title,
+            "synthetic": synthetic,
+            "synthetic_sets": [display.title(datasets, d) for d in synthetic_sets],
+            "tables": shown,
+            "figures": figure_list,
+            "inputs": inputs,
+            "provenance_json": record_json,
+            "n_models": scores["model"].nunique(),
+            "n_losses": len(combos),
+            "n_datasets": len(used_sets),
+            "n_rows": len(scores),
+        }
+    )
+    _write_text(out_dir / "index.html", html)

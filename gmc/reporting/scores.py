@@ -1,0 +1,183 @@
+"""Load and validate the inputs of the report: ``results/scores.csv`` and the optional reported-numbers CSV.
+
+Bad input never becomes a silent wrong number: every problem raises ``ValueError`` naming the file, the
+offending values (with CSV line numbers where useful) and what is expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SCORE_COLUMNS = ("model", "loss", "loss_role", "train_set", "test_set", "split", "metric", "value")
+KEY_COLUMNS = ("model", "loss", "loss_role", "train_set", "test_set", "split", "metric")
+TEXT_COLUMNS = ("model", "loss", "loss_role", "train_set", "test_set", "metric")
+METRICS = ("SROCC", "PLCC", "KROCC", "RMSE")
+LOSS_ROLES = ("native", "gcc")
+REPORTED_COLUMNS = ("method", "train_set", "test_set", "srocc", "plcc")
+
+
+def _lines(mask: pd.Series, limit: int = 5) -> str:
+    """CSV line numbers (header = line 1) of the rows selected by ``mask``."""
+    lines = [str(i + 2) for i in np.flatnonzero(mask.to_numpy())]
+    more = f" and {len(lines) - limit} more" if len(lines) > limit else ""
+    return ", ".join(lines[:limit]) + more
+
+
+def _read_csv(path: Path, what: str, text_columns: tuple[str, ...]) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    try:
+        frame = pd.read_csv(
+            path, dtype=dict.fromkeys(text_columns, str), keep_default_na=False, na_values=[""]
+        )
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{what} {path} is empty (no header, no rows)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{what} {path} is not a readable CSV file: {exc}") from None
+    return frame
+
+
+def validate_scores(frame: pd.DataFrame, source: str | Path = "<scores>") -> pd.DataFrame:
+    """Check a long-format scores table and return a clean copy (only the known columns, typed, sorted).
+
+    Raises ``ValueError`` naming ``source`` for: no rows, missing columns, empty or NaN cells, unknown metric
+    or loss role, non-numeric or non-finite values, non-integer splits, duplicate rows.
+    """
+    missing = [c for c in SCORE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"scores file {source}: missing column(s) {', '.join(missing)}; "
+            f"found {', '.join(map(str, frame.columns)) or '(none)'}; expected {', '.join(SCORE_COLUMNS)}"
+        )
+    if frame.empty:
+        raise ValueError(f"scores file {source} has a header but no rows: nothing to report")
+    frame = frame.loc[:, list(SCORE_COLUMNS)].reset_index(drop=True)
+
+    for column in SCORE_COLUMNS:
+        empty = frame[column].isna()
+        if column in TEXT_COLUMNS:
+            empty |= frame[column].astype(str).str.strip().eq("")
+        if empty.any():
+            raise ValueError(
+                f"scores file {source}: {int(empty.sum())} empty/NaN value(s) in column {column!r} "
+                f"(CSV line(s) {_lines(empty)}); every cell must be filled"
+            )
+    for column in TEXT_COLUMNS:
+        frame[column] = frame[column].astype(str).str.strip()
+
+    bad_metric = ~frame["metric"].isin(METRICS)
+    if bad_metric.any():
+        unknown = sorted(frame.loc[bad_metric, "metric"].unique())
+        raise ValueError(
+            f"scores file {source}: unknown metric(s) {', '.join(map(repr, unknown))} "
+            f"(CSV line(s) {_lines(bad_metric)}); valid metrics: {', '.join(METRICS)}"
+        )
+    bad_role = ~frame["loss_role"].isin(LOSS_ROLES)
+    if bad_role.any():
+        unknown = sorted(frame.loc[bad_role, "loss_role"].unique())
+        raise ValueError(
+            f"scores file {source}: unknown loss_role(s) {', '.join(map(repr, unknown))} "
+            f"(CSV line(s) {_lines(bad_role)}); valid loss roles: {', '.join(LOSS_ROLES)}"
+        )
+
+    values = pd.to_numeric(frame["value"], errors="coerce").astype(float)
+    bad_value = ~np.isfinite(values)
+    if bad_value.any():
+        raise ValueError(
+            f"scores file {source}: {int(bad_value.sum())} non-numeric, NaN or infinite value(s) in column "
+            f"'value' (CSV line(s) {_lines(bad_value)}); a metric that could not be computed must be fixed "
+            "upstream, not reported"
+        )
+    frame["value"] = values
+
+    splits = pd.to_numeric(frame["split"], errors="coerce").astype(float)
+    bad_split = ~np.isfinite(splits) | (splits != np.round(splits))
+    if bad_split.any():
+        raise ValueError(
+            f"scores file {source}: split must be an integer (CSV line(s) {_lines(bad_split)}); "
+            f"got {', '.join(map(repr, frame.loc[bad_split, 'split'].astype(str).unique()[:5]))}"
+        )
+    frame["split"] = splits.astype(int)
+
+    duplicated = frame.duplicated(list(KEY_COLUMNS), keep=False)
+    if duplicated.any():
+        raise ValueError(
+            f"scores file {source}: {int(duplicated.sum())} rows repeat the same "
+            f"({', '.join(KEY_COLUMNS)}) (CSV line(s) {_lines(duplicated)}); each value must appear once"
+        )
+    if not frame["metric"].eq("SROCC").any():
+        raise ValueError(f"scores file {source}: no SROCC rows; the report's tables are built on SROCC")
+    return frame.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
+
+
+def check_metadata(
+    frame: pd.DataFrame, datasets: dict[str, dict], models: dict[str, dict], source: str | Path
+) -> None:
+    """Every model and dataset in the scores must be described (title, synthetic flag), and native rows
+    must use the model's declared native loss."""
+    used_sets = sorted(set(frame["train_set"]) | set(frame["test_set"]))
+    unknown_sets = [d for d in used_sets if d not in datasets]
+    if unknown_sets:
+        raise ValueError(
+            f"scores file {source}: dataset(s) {', '.join(map(repr, unknown_sets))} are not in the datasets "
+            f"metadata (known: {', '.join(sorted(datasets)) or '(none)'}); pass their title and "
+            "synthetic_demo flag"
+        )
+    for key in used_sets:
+        if "synthetic_demo" not in datasets[key]:
+            raise ValueError(
+                f"datasets metadata for {key!r} has no 'synthetic_demo' flag; the report must know whether "
+                "its numbers come from synthetic demo data"
+            )
+    unknown_models = sorted(m for m in set(frame["model"]) if m not in models)
+    if unknown_models:
+        raise ValueError(
+            f"scores file {source}: model(s) {', '.join(map(repr, unknown_models))} are not in the models "
+            f"metadata (known: {', '.join(sorted(models)) or '(none)'})"
+        )
+    native = frame[frame["loss_role"] == "native"]
+    for (model, loss), _ in native.groupby(["model", "loss"], sort=True):
+        declared = models[model].get("native_loss")
+        if declared is not None and str(declared) != loss:
+            raise ValueError(
+                f"scores file {source}: model {model!r} has loss_role 'native' rows with loss {loss!r}, but "
+                f"its declared native loss is {declared!r}"
+            )
+
+
+def load_scores(path: str | Path) -> pd.DataFrame:
+    """Read and validate ``results/scores.csv`` (see :func:`validate_scores`)."""
+    path = Path(path)
+    return validate_scores(_read_csv(path, "scores file", TEXT_COLUMNS), path)
+
+
+def load_reported(path: str | Path) -> pd.DataFrame:
+    """Read the published-numbers CSV (method, paper, ..., train_set, test_set, srocc, plcc, source_url).
+
+    Empty srocc/plcc cells are allowed (some sources report only one of them)."""
+    path = Path(path)
+    text = ("method", "paper", "protocol", "train_set", "test_set", "source_url", "note")
+    frame = _read_csv(path, "reported-numbers file", text)
+    missing = [c for c in REPORTED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"reported-numbers file {path}: missing column(s) {', '.join(missing)}; "
+            f"found {', '.join(map(str, frame.columns)) or '(none)'}"
+        )
+    for column in ("srocc", "plcc"):
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        bad = numbers.isna() & frame[column].notna()
+        if bad.any():
+            raise ValueError(
+                f"reported-numbers file {path}: non-numeric {column} (CSV line(s) {_lines(bad)})"
+            )
+        frame[column] = numbers.astype(float)
+    for column in text:
+        if column not in frame.columns:
+            frame[column] = ""
+        frame[column] = frame[column].fillna("").astype(str).str.strip()
+    return frame.reset_index(drop=True)

@@ -1,0 +1,190 @@
+"""Summaries of the long-format scores as DataFrames (pure pandas, raw numbers, no formatting).
+
+Every function sorts its output (model, loss role with native first, loss, datasets), so the same input
+always gives the same rows in the same order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+STATS = ("median", "mean", "std", "q25", "q75", "n")
+ROLE_ORDER = {"native": 0, "gcc": 1}
+GROUP = ["model", "loss_role", "loss", "train_set", "test_set", "metric"]
+
+
+def _sort(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Sort by ``columns`` with loss_role in ROLE_ORDER (native before gcc) rather than alphabetically."""
+    key = {"loss_role": lambda s: s.map(ROLE_ORDER)}
+    return frame.sort_values(
+        columns, key=lambda s: key[s.name](s) if s.name in key else s, kind="stable"
+    ).reset_index(drop=True)
+
+
+def summarise(scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per (model, loss_role, loss, train_set, test_set, metric) with statistics over splits:
+    n, median, mean, std (ddof=1, NaN for one split), q25, q75, iqr, min, max."""
+    grouped = scores.groupby(GROUP, sort=True)["value"]
+    out = grouped.agg(
+        n="count",
+        median="median",
+        mean="mean",
+        std=lambda v: v.std(ddof=1) if len(v) > 1 else np.nan,
+        q25=lambda v: v.quantile(0.25),
+        q75=lambda v: v.quantile(0.75),
+        min="min",
+        max="max",
+    ).reset_index()
+    out["iqr"] = out["q75"] - out["q25"]
+    out["n"] = out["n"].astype(int)
+    cols = [*GROUP, "n", "median", "mean", "std", "q25", "q75", "iqr", "min", "max"]
+    return _sort(out[cols], GROUP)
+
+
+def _wide(summary: pd.DataFrame, index: list[str]) -> pd.DataFrame:
+    """Pivot metrics into columns ``<metric>_<stat>`` (e.g. srocc_median, plcc_std, srocc_n)."""
+    pieces = []
+    for metric in sorted(summary["metric"].unique()):
+        part = summary[summary["metric"] == metric].set_index(index)[list(STATS)]
+        part.columns = [f"{metric.lower()}_{stat}" for stat in STATS]
+        pieces.append(part)
+    wide = pd.concat(pieces, axis=1).reset_index()
+    order = [m for m in ("SROCC", "PLCC", "KROCC", "RMSE") if m in set(summary["metric"])]
+    value_cols = [f"{m.lower()}_{s}" for m in order for s in STATS]
+    wide = wide[[*index, *value_cols]]
+    for col in value_cols:
+        if col.endswith("_n"):
+            wide[col] = wide[col].fillna(0).astype(int)
+    return _sort(wide, index)
+
+
+def intra_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Intra-dataset results (test part of the training set's splits): one row per (model, loss, dataset)."""
+    intra = summary[summary["train_set"] == summary["test_set"]].rename(columns={"train_set": "dataset"})
+    intra = intra.drop(columns="test_set")
+    if intra.empty:
+        return pd.DataFrame(columns=["model", "loss_role", "loss", "dataset"])
+    return _wide(intra, ["model", "loss_role", "loss", "dataset"])
+
+
+def cross_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Cross-dataset results (train on one set, test on another): one row per (model, loss, train, test)."""
+    cross = summary[summary["train_set"] != summary["test_set"]]
+    if cross.empty:
+        return pd.DataFrame(columns=["model", "loss_role", "loss", "train_set", "test_set"])
+    return _wide(cross, ["model", "loss_role", "loss", "train_set", "test_set"])
+
+
+def gcc_vs_native_table(scores: pd.DataFrame, metric: str = "SROCC") -> pd.DataFrame:
+    """Native loss vs GCC loss per (model, dataset), intra-dataset, on ``metric``.
+
+    Medians use every split of each loss (as in the intra table); ``delta`` = gcc_median - native_median.
+    ``n_paired`` counts the splits run with both losses; ``gcc_wins`` / ``ties`` those where GCC is
+    higher / equal.
+    """
+    columns = [
+        "model", "dataset", "native_loss", "gcc_loss", "metric", "native_median", "gcc_median", "delta",
+        "n_native", "n_gcc", "n_paired", "gcc_wins", "ties", "median_paired_delta",
+    ]  # fmt: skip
+    intra = scores[(scores["train_set"] == scores["test_set"]) & (scores["metric"] == metric)]
+    intra = intra.rename(columns={"train_set": "dataset"})
+    keep = ["model", "dataset", "loss", "split", "value"]
+    native = intra.loc[intra["loss_role"] == "native", keep].rename(
+        columns={"loss": "native_loss", "value": "native"}
+    )
+    gcc = intra.loc[intra["loss_role"] == "gcc", keep].rename(columns={"loss": "gcc_loss", "value": "gcc"})
+    rows = []
+    for (model, dataset), nat in native.groupby(["model", "dataset"], sort=True):
+        gc = gcc[(gcc["model"] == model) & (gcc["dataset"] == dataset)]
+        for native_loss, nat_l in nat.groupby("native_loss", sort=True):
+            for gcc_loss, gc_l in gc.groupby("gcc_loss", sort=True):
+                paired = nat_l[["split", "native"]].merge(gc_l[["split", "gcc"]], on="split")
+                diff = paired["gcc"] - paired["native"]
+                native_median = float(nat_l["native"].median())
+                gcc_median = float(gc_l["gcc"].median())
+                rows.append(
+                    {
+                        "model": model,
+                        "dataset": dataset,
+                        "native_loss": native_loss,
+                        "gcc_loss": gcc_loss,
+                        "metric": metric,
+                        "native_median": native_median,
+                        "gcc_median": gcc_median,
+                        "delta": gcc_median - native_median,
+                        "n_native": len(nat_l),
+                        "n_gcc": len(gc_l),
+                        "n_paired": len(paired),
+                        "gcc_wins": int((diff > 0).sum()),
+                        "ties": int((diff == 0).sum()),
+                        "median_paired_delta": float(diff.median()) if len(diff) else np.nan,
+                    }
+                )
+    out = pd.DataFrame(rows, columns=columns)
+    return _sort(out, ["dataset", "model", "native_loss", "gcc_loss"])
+
+
+def _names(meta: dict) -> set[str]:
+    """The ``reported_as`` names of a model or dataset (a string or a list of strings)."""
+    value = meta.get("reported_as")
+    if value is None:
+        return set()
+    return {value} if isinstance(value, str) else {str(v) for v in value}
+
+
+def reported_table(
+    summary: pd.DataFrame, reported: pd.DataFrame, datasets: dict[str, dict], models: dict[str, dict]
+) -> pd.DataFrame:
+    """Our median SROCC/PLCC next to published numbers, for rows whose model and train/test sets map to a
+    reported ``method`` / ``train_set`` / ``test_set`` through the metadata's ``reported_as`` names.
+    Rows without a match are left out; ``*_delta`` = ours - reported."""
+    columns = [
+        "model", "loss_role", "loss", "train_set", "test_set", "method", "paper", "protocol",
+        "srocc_ours", "srocc_reported", "srocc_delta", "plcc_ours", "plcc_reported", "plcc_delta",
+        "n", "source_url", "note",
+    ]  # fmt: skip
+    medians = summary[summary["metric"].isin(["SROCC", "PLCC"])].pivot_table(
+        index=["model", "loss_role", "loss", "train_set", "test_set"],
+        columns="metric",
+        values="median",
+        aggfunc="first",
+    )
+    counts = summary[summary["metric"] == "SROCC"].set_index(
+        ["model", "loss_role", "loss", "train_set", "test_set"]
+    )["n"]
+    rows = []
+    for key, ours in medians.iterrows():
+        model, _, _, train_set, test_set = key
+        methods = _names(models.get(model, {}))
+        trains = _names(datasets.get(train_set, {}))
+        tests = _names(datasets.get(test_set, {}))
+        if not (methods and trains and tests):
+            continue
+        hits = reported[
+            reported["method"].isin(methods)
+            & reported["train_set"].isin(trains)
+            & reported["test_set"].isin(tests)
+        ]
+        for _, rep in hits.iterrows():
+            srocc = float(ours.get("SROCC", np.nan))
+            plcc = float(ours.get("PLCC", np.nan))
+            rows.append(
+                {
+                    **dict(zip(["model", "loss_role", "loss", "train_set", "test_set"], key)),
+                    "method": rep["method"],
+                    "paper": rep.get("paper", ""),
+                    "protocol": rep.get("protocol", ""),
+                    "srocc_ours": srocc,
+                    "srocc_reported": rep["srocc"],
+                    "srocc_delta": srocc - rep["srocc"],
+                    "plcc_ours": plcc,
+                    "plcc_reported": rep["plcc"],
+                    "plcc_delta": plcc - rep["plcc"],
+                    "n": int(counts.get(key, 0)),
+                    "source_url": rep.get("source_url", ""),
+                    "note": rep.get("note", ""),
+                }
+            )
+    out = pd.DataFrame(rows, columns=columns)
+    return _sort(out, ["model", "loss_role", "loss", "train_set", "test_set", "method", "paper", "protocol"])

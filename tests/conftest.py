@@ -1,0 +1,92 @@
+"""Shared fixtures: offline, CPU, small. A tiny registered model keeps engine tests fast."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+class TinyIQA(nn.Module):
+    """Conv -> global average -> linear; has BatchNorm and Dropout so train/eval modes matter."""
+
+    def __init__(self, width: int = 8) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(0.1),
+            nn.Linear(width, 1),
+        )
+
+    def forward(self, x):
+        return self.body(x).reshape(-1)
+
+
+def _register_tiny():
+    from gmc.models import MODELS, register_model
+
+    if "tiny_test" not in MODELS:
+        register_model("tiny_test", native_loss="mse", default_input_size=16)(lambda width=8: TinyIQA(width))
+
+
+_register_tiny()
+
+
+@pytest.fixture
+def image_sets():
+    """Random train/val ImageSets whose MOS depends on image brightness (learnable)."""
+    from gmc.data.loading import ImageSet
+
+    g = torch.Generator().manual_seed(0)
+
+    def make(n):
+        images = torch.randint(0, 256, (n, 3, 16, 16), generator=g, dtype=torch.uint8)
+        mos = images.float().mean(dim=(1, 2, 3)) / 255.0
+        return ImageSet(images=images, mos=mos, names=[f"img{i:03d}.png" for i in range(n)])
+
+    return make(48), make(16)
+
+
+def tiny_run_config(**train_overrides) -> dict:
+    train = {
+        "epochs": 3,
+        "batch_size": 8,
+        "optimizer": "adam",
+        "lr": 1e-2,
+        "weight_decay": 0.0,
+        "scheduler": "cosine",
+        "t_max": None,
+        "eta_min": 0.0,
+        "hflip": True,
+        "amp": False,
+        "selection": "val",
+        "label_scaling": "dataset_range",
+        "deterministic": True,
+        "eval_batch_size": 32,
+    }
+    train.update(train_overrides)
+    return {
+        "model": "tiny",
+        "arch": "tiny_test",
+        "model_options": {},
+        "input_size": 16,
+        "loss": "gcc",
+        "loss_role": "gcc",
+        "loss_options": {"queue_size": 32},
+        "train_set": "rand",
+        "split": 0,
+        "seed": 0,
+        "device": "cpu",
+        "train": train,
+    }

@@ -1,0 +1,275 @@
+"""Tests of gmc.reporting: files, numbers, synthetic marks, escaping, bad input, determinism."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gmc.reporting import render_report
+from gmc.reporting.latex import escape_latex
+
+MODELS = {
+    "monet": {"title": "MoNet", "arch": "monet", "native_loss": "mse", "reported_as": "GMC-IQA"},
+    "cnn_iqa": {"title": "CNN_IQA", "arch": "cnniqa", "native_loss": "l1"},
+}
+SPLITS = (0, 1, 2)
+PROVENANCE = {"git_sha": "abc123", "git_dirty": False, "packages": {"pandas": "x"}, "date": "2025-01-01"}
+
+
+def datasets(synthetic: bool) -> dict[str, dict]:
+    return {
+        "demo_a": {
+            "title": "Demo_A",
+            "synthetic_demo": synthetic,
+            "full_reference": False,
+            "reported_as": "KonIQ",
+        },
+        "demo_b": {"title": "Demo B", "synthetic_demo": synthetic, "full_reference": False},
+    }
+
+
+def make_scores() -> pd.DataFrame:
+    """2 models x 2 loss roles x 2 datasets x 3 splits, intra + cross, all four metrics."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for model, meta in MODELS.items():
+        for role, loss in (("native", meta["native_loss"]), ("gcc", "gcc")):
+            for train in ("demo_a", "demo_b"):
+                for test in ("demo_a", "demo_b"):
+                    for split in SPLITS:
+                        for metric in ("SROCC", "PLCC", "KROCC", "RMSE"):
+                            rows.append(
+                                {
+                                    "model": model,
+                                    "loss": loss,
+                                    "loss_role": role,
+                                    "train_set": train,
+                                    "test_set": test,
+                                    "split": split,
+                                    "metric": metric,
+                                    "value": float(rng.uniform(0.3, 0.95)),
+                                    "extra": "ignored",
+                                }
+                            )
+    return pd.DataFrame(rows)
+
+
+def write(frame: pd.DataFrame, path: Path) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
+def render(
+    tmp_path: Path, *, synthetic: bool = True, name: str = "report", frame=None, reported=None
+) -> Path:
+    scores = write(make_scores() if frame is None else frame, tmp_path / "scores.csv")
+    out = tmp_path / name
+    render_report(
+        scores,
+        out,
+        datasets=datasets(synthetic),
+        models=MODELS,
+        provenance=PROVENANCE,
+        reported_csv=reported,
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("rep")
+    reported = tmp / "reported.csv"
+    reported.write_text(
+        "method,paper,arxiv_or_doi,protocol,train_set,test_set,srocc,plcc,source_url,note\n"
+        "GMC-IQA,Paper 2024,,intra,KonIQ,KonIQ,0.9,0.91,https://example.org,first-hand\n"
+        "Other,Paper,,intra,KonIQ,KonIQ,0.8,,https://example.org,\n"
+    )
+    return render(tmp, reported=reported)
+
+
+def test_all_files_exist(report: Path):
+    expected = [
+        "index.html",
+        "provenance.json",
+        *(f"tables/{t}.{ext}" for t in ("intra", "cross", "gcc_vs_native") for ext in ("tex", "csv")),
+        "tables/reported.csv",
+        *(f"figures/{f}.{ext}" for f in ("intra_srocc", "gcc_vs_native") for ext in ("png", "pdf")),
+    ]
+    for rel in expected:
+        path = report / rel
+        assert path.is_file() and path.stat().st_size > 0, rel
+    assert not list(report.rglob("*.tmp")), "temporary files left behind"
+
+
+def test_every_combination_in_intra_tex_and_html(report: Path):
+    scores = make_scores()
+    intra = scores[(scores.train_set == scores.test_set) & (scores.metric == "SROCC")]
+    medians = intra.groupby(["model", "loss", "train_set"])["value"].median()
+    tex = (report / "tables" / "intra.tex").read_text()
+    html = (report / "index.html").read_text()
+    assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex
+    intra_html = html.split('id="table-intra"')[1].split("</table>")[0]
+    for (model, loss, ds), median in medians.items():
+        label = f"{loss} (native)" if loss != "gcc" else "gcc"
+        lines = [
+            ln
+            for ln in tex.splitlines()
+            if ln.startswith(escape_latex(MODELS[model]["title"]) + " & " + label + " &")
+        ]
+        assert len(lines) == 1, (model, loss)
+        assert f"{median:.3f}" in lines[0], (model, loss, ds)
+        row = re.search(
+            rf'<tr data-model="{model}" data-loss-role="[a-z]+" data-loss="{loss}".*?</tr>', intra_html, re.S
+        )
+        assert row, (model, loss)
+        cell = re.search(rf'data-dataset="{ds}" data-metric="SROCC">(.*?)</td>', row.group(0), re.S)
+        assert cell and f"{median:.3f}" in cell.group(1), (model, loss, ds)
+    for title in ("Demo\\_A", "Demo B"):
+        assert title in tex
+
+
+def test_intra_csv_medians_match_pandas(report: Path):
+    scores = make_scores()
+    intra = scores[scores.train_set == scores.test_set]
+    expected = intra.groupby(["model", "loss", "train_set", "metric"])["value"].agg(
+        ["median", "std", "count"]
+    )
+    table = pd.read_csv(report / "tables" / "intra.csv")
+    assert len(table) == 2 * 2 * 2
+    for row in table.itertuples(index=False):
+        for metric in ("SROCC", "PLCC", "KROCC", "RMSE"):
+            exp = expected.loc[(row.model, row.loss, row.dataset, metric)]
+            m = metric.lower()
+            assert getattr(row, f"{m}_median") == pytest.approx(exp["median"], rel=1e-12)
+            assert getattr(row, f"{m}_std") == pytest.approx(exp["std"], rel=1e-12)
+            assert getattr(row, f"{m}_n") == exp["count"] == len(SPLITS)
+
+
+def test_gcc_vs_native_wins(report: Path):
+    scores = make_scores()
+    table = pd.read_csv(report / "tables" / "gcc_vs_native.csv")
+    assert len(table) == 2 * 2
+    s = scores[(scores.train_set == scores.test_set) & (scores.metric == "SROCC")]
+    for row in table.itertuples(index=False):
+        part = s[(s.model == row.model) & (s.train_set == row.dataset)]
+        nat = part[part.loss_role == "native"].set_index("split")["value"]
+        gcc = part[part.loss_role == "gcc"].set_index("split")["value"]
+        assert row.gcc_wins == int((gcc > nat).sum())
+        assert row.delta == pytest.approx(gcc.median() - nat.median(), rel=1e-12)
+    html = (report / "index.html").read_text()
+    assert f"{table.gcc_wins.iloc[0]}/3" in html
+
+
+def test_cross_and_reported(report: Path):
+    cross = pd.read_csv(report / "tables" / "cross.csv")
+    assert len(cross) == 2 * 2 * 2 and (cross.train_set != cross.test_set).all()
+    rep = pd.read_csv(report / "tables" / "reported.csv")
+    assert set(rep.model) == {"monet"} and set(rep.method) == {"GMC-IQA"} and len(rep) == 2  # native + gcc
+    html = (report / "index.html").read_text()
+    assert "GMC-IQA: Paper 2024" in html
+
+
+def test_synthetic_banner_and_marks(report: Path, tmp_path: Path):
+    html = (report / "index.html").read_text()
+    assert 'id="synthetic-banner"' in html and "SYNTHETIC demo data" in html
+    for name in ("intra", "cross", "gcc_vs_native"):
+        tex = (report / "tables" / f"{name}.tex").read_text()
+        assert "SYNTHETIC" in tex and "\\dag" in tex, name
+    real = render(tmp_path, synthetic=False)
+    html = (real / "index.html").read_text()
+    assert "synthetic-banner" not in html and "SYNTHETIC" not in html
+    for name in ("intra", "cross", "gcc_vs_native"):
+        tex = (real / "tables" / f"{name}.tex").read_text()
+        assert "SYNTHETIC" not in tex and "\\dag" not in tex, name
+
+
+def test_latex_escaping(report: Path):
+    assert escape_latex("a_b 50% & $x# {y} ~^\\") == (
+        r"a\_b 50\% \& \$x\# \{y\} \textasciitilde{}\textasciicircum{}\textbackslash{}"
+    )
+    tex = (report / "tables" / "intra.tex").read_text()
+    assert "CNN\\_IQA" in tex and "Demo\\_A" in tex
+    body = tex.split("\\begin{tabular}")[1]
+    assert not re.search(r"(?<!\\)_", body), "unescaped underscore in the tabular"
+
+
+def test_best_value_bold(report: Path):
+    intra = pd.read_csv(report / "tables" / "intra.csv")
+    tex = (report / "tables" / "intra.tex").read_text()
+    for ds in ("demo_a", "demo_b"):
+        best = intra.loc[intra.dataset == ds, "srocc_median"].max()
+        assert f"\\textbf{{{best:.3f}}}" in tex
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda f: f.drop(columns="metric"), "missing column(s) metric"),
+        (lambda f: f.assign(metric=f.metric.where(f.index != 3, "MAE")), "unknown metric(s) 'MAE'"),
+        (lambda f: f.assign(value=f.value.where(f.index != 5, np.nan)), "NaN"),
+        (lambda f: f.assign(loss_role=f.loss_role.where(f.index != 0, "other")), "unknown loss_role"),
+        (lambda f: f.iloc[:0], "no rows"),
+        (lambda f: pd.concat([f, f.iloc[:1]]), "repeat"),
+        (lambda f: f.assign(split=f.split.astype(float) + 0.5), "split must be an integer"),
+    ],
+)
+def test_bad_input_raises_naming_file(tmp_path: Path, mutate, message):
+    path = write(mutate(make_scores()), tmp_path / "bad_scores.csv")
+    with pytest.raises(ValueError, match="bad_scores.csv") as err:
+        render_report(path, tmp_path / "out", datasets=datasets(True), models=MODELS, provenance={})
+    assert message in str(err.value)
+    assert not (tmp_path / "out" / "index.html").exists()
+
+
+def test_empty_file_and_unknown_dataset(tmp_path: Path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ValueError, match=r"empty\.csv is empty"):
+        render_report(empty, tmp_path / "out", datasets=datasets(True), models=MODELS, provenance={})
+    path = write(make_scores(), tmp_path / "scores.csv")
+    only_a = {"demo_a": datasets(True)["demo_a"]}
+    with pytest.raises(ValueError, match="'demo_b' are not in the datasets metadata"):
+        render_report(path, tmp_path / "out", datasets=only_a, models=MODELS, provenance={})
+
+
+def test_deterministic(tmp_path: Path):
+    first = render(tmp_path, name="one")
+    second = render(tmp_path, name="two")
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    for rel in files:
+        assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
+
+
+def test_no_cross_no_gcc(tmp_path: Path):
+    frame = make_scores()
+    frame = frame[(frame.train_set == frame.test_set) & (frame.loss_role == "native")]
+    out = render(tmp_path, frame=frame)
+    assert (out / "tables" / "cross.tex").read_text().startswith("%")
+    html = (out / "index.html").read_text()
+    assert "No cross-dataset results" in html and "both its native loss and the GCC loss" in html
+    assert (out / "figures" / "gcc_vs_native.png").is_file()
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
+def test_tables_compile(report: Path, tmp_path: Path):
+    doc = tmp_path / "doc.tex"
+    inputs = "\n".join(f"\\input{{{report / 'tables' / t}.tex}}" for t in ("intra", "cross", "gcc_vs_native"))
+    doc.write_text(
+        "\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{booktabs}\n"
+        f"\\begin{{document}}\n{inputs}\n\\end{{document}}\n"
+    )
+    result = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]

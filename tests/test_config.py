@@ -1,0 +1,56 @@
+import copy
+
+import pytest
+import yaml
+
+from gmc.config import Benchmark, ConfigError, load_config, validate_config
+from tests.conftest import REPO
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "ci.yaml", "paper.yaml"])
+def test_shipped_configs_validate(name):
+    config = load_config(REPO / "config" / name)
+    assert config["train"]["epochs"] >= 1 and "selection" in config["train"]
+
+
+def test_demo_grid_is_two_sets_two_models_two_losses_three_splits():
+    bench = Benchmark.from_dict(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+    runs = list(bench.runs())
+    assert len(runs) == 2 * 2 * 2 * 3
+    assert {(r.model, r.loss, r.loss_role) for r in runs} == {
+        ("monet_small", "mse", "native"),
+        ("monet_small", "gcc", "gcc"),
+        ("cnniqa", "l1", "native"),
+        ("cnniqa", "gcc", "gcc"),
+    }
+    assert bench.test_sets("demo_scenes") == ["demo_scenes", "demo_textures"]
+
+
+def test_paper_plan_has_ten_splits_and_four_datasets():
+    bench = Benchmark.from_dict(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
+    runs = list(bench.runs())
+    assert {r.split for r in runs} == set(range(10))
+    assert {r.train_set for r in runs} == {"livec", "koniq10k", "bid", "spaq"}
+    assert bench.run_config(runs[0])["model_options"]["backbone"] == "vit_base_patch8_224"
+
+
+def test_unknown_key_is_rejected_with_its_name():
+    raw = yaml.safe_load((REPO / "config" / "ci.yaml").read_text())
+    bad = copy.deepcopy(raw)
+    bad["train"]["epochz"] = 3
+    with pytest.raises(ConfigError, match="epochz"):
+        validate_config(bad)
+
+
+def test_dangling_reference_names_the_fix():
+    raw = yaml.safe_load((REPO / "config" / "ci.yaml").read_text())
+    raw["benchmark"]["train_sets"] = ["koniq"]
+    with pytest.raises(ConfigError, match="'koniq'.*not defined under 'datasets:'"):
+        validate_config(raw)
+
+
+def test_defaults_are_filled():
+    raw = yaml.safe_load((REPO / "config" / "ci.yaml").read_text())
+    raw.pop("train")
+    config = validate_config(raw)
+    assert config["train"]["selection"] == "val" and config["benchmark"]["split_protocol"] == "random"

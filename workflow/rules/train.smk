@@ -1,0 +1,41 @@
+# One job per run: model x loss x training set x split. Rerunning an interrupted job resumes from
+# results/runs/.../checkpoints/last.pt (profiles/default sets rerun-incomplete).
+
+
+rule train:
+    input:
+        manifest="results/manifests/{train_set}.csv",
+        cache=lambda w: cache_path(w.train_set, w.model),
+        splits=lambda w: split_path(w.train_set),
+        weights=lambda w: weight_files(w.model),
+    output:
+        model="results/runs/{model}/{loss}/{train_set}/split{split}/model.pt",
+        log="results/runs/{model}/{loss}/{train_set}/split{split}/log.jsonl",
+        run="results/runs/{model}/{loss}/{train_set}/split{split}/run.json",
+    wildcard_constraints:
+        split=r"\d+",
+    params:
+        run_config=lambda w: json.dumps(BENCH.run_config(run_of(w)), sort_keys=True),
+        out_dir=lambda w: run_of(w).run_dir,
+    log:
+        "results/logs/train/{model}/{loss}/{train_set}/split{split}.log",
+    benchmark:
+        "results/benchmarks/train/{model}/{loss}/{train_set}/split{split}.tsv"
+    threads: 1
+    resources:
+        gpu=1 if config["device"] == "cuda" else 0,
+    shell:
+        "python -m gmc train --run-config {params.run_config:q} --manifest {input.manifest}"
+        " --cache {input.cache} --splits {input.splits} --out-dir {params.out_dir}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule fetch_weights:
+    output:
+        "resources/weights/{name}.safetensors",
+    log:
+        "results/logs/fetch_weights/{name}.log",
+    resources:
+        downloads=1,
+    shell:
+        "python -m gmc fetch-weights --out {output} > {log} 2>&1"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,3 +93,20 @@ def tiny_run_config(**train_overrides) -> dict:
         "device": "cpu",
         "train": train,
     }
+
+
+def copy_workflow(dst: Path) -> Path:
+    """Copy what a workflow run needs (Snakefile, workflow/, config/, profiles/) into ``dst``."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for item in ("Snakefile", "workflow", "config", "profiles"):
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst / item)
+    return dst
+
+
+def run_snakemake(workdir: Path, configfile: str, *args: str) -> subprocess.CompletedProcess:
+    """``snakemake --cores 2 --configfile <configfile>`` in ``workdir`` with this interpreter."""
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", configfile, *args]
+    # the rules call `python -m gmc`: make it this interpreter even when its venv is not activated
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=1200, env=env)

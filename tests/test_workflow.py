@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import copy_workflow, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
 
-def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/ci.yaml", *args]
-    # the rules call `python -m gmc`: make it this interpreter even when its venv is not activated
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=1200, env=env)
+def _snakemake(workdir: Path, *args: str):
+    return run_snakemake(workdir, "config/ci.yaml", *args)
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("workflow")
-    for item in ("Snakefile", "workflow", "config", "profiles"):
-        src = REPO / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
+    work = copy_workflow(tmp_path_factory.mktemp("workflow"))
     result = _snakemake(work)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return work

@@ -95,3 +95,14 @@ def test_missing_weight_file_names_the_file_and_the_fix(tmp_path):
         load_local_weights(
             torch.nn.Linear(1, 1), tmp_path / "vit.bin", "vit_base_patch8_224.augreg_in21k_ft_in1k"
         )
+
+
+def test_full_vit_b8_monet_has_the_published_size():
+    # built on the meta device: shapes only, no memory; ~86 M backbone + ~230 M head (gmc-iqa.md)
+    with torch.device("meta"):
+        model = build_model("monet")
+    backbone = sum(p.numel() for p in model.backbone.parameters())
+    total = sum(p.numel() for p in model.parameters())
+    assert backbone == pytest.approx(85.81e6, rel=1e-3)
+    assert total - backbone == pytest.approx(229.56e6, rel=1e-3)
+    assert model.size == 28

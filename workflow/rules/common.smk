@@ -5,6 +5,9 @@ import re
 
 from gmc.config import Benchmark
 
+#: the pinned environment every rule runs in (used with --software-deployment-method conda)
+CONDA_ENV = "../../environment.yml"
+
 BENCH = Benchmark.from_dict(config)
 RUNS = list(BENCH.runs())
 PREPARED = BENCH.prepared_datasets()
@@ -50,13 +53,30 @@ def split_path(dataset):
     return f"results/splits/{dataset}/{SPLIT_PROTOCOL}.csv"
 
 
+def predict_inputs(w):
+    inputs = {
+        "model": f"results/runs/{w.model}/{w.loss}/{w.train_set}/split{w.split}/model.pt",
+        "manifest": f"results/manifests/{w.test_set}.csv",
+        "cache": cache_path(w.test_set, w.model),
+    }
+    if w.test_set == w.train_set:
+        inputs["splits"] = split_path(w.test_set)
+    return inputs
+
+
+def split_part_args(w, input):
+    if w.test_set == w.train_set:
+        return f"--splits {input.splits} --split {w.split} --part test"
+    return ""
+
+
 PREDICTIONS = [run.prediction(test_set) for run in RUNS for test_set in BENCH.test_sets(run.train_set)]
 RUN_JSONS = [f"{run.run_dir}/run.json" for run in RUNS]
 
 
 # CPU speed: glibc returns large activation buffers to the OS after every step (page-fault churn).
-# Raising its mmap/trim thresholds keeps them in the process: measured 1.5x faster CPU training steps
-# here, identical numbers (docs/benchmarks.md). A GLIBC_TUNABLES already set by the user wins.
+# Raising its mmap/trim thresholds keeps them in the process: CNNIQA at 128 px trained 1.5x faster on
+# CPU here with identical numbers (docs/benchmarks.md). A GLIBC_TUNABLES already set by the user wins.
 shell.prefix(
     'export GLIBC_TUNABLES="${{GLIBC_TUNABLES:-glibc.malloc.mmap_threshold=33554432:'
     'glibc.malloc.trim_threshold=4294967296}}"; '

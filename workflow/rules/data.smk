@@ -12,6 +12,8 @@ rule demo_data:
         size=lambda w: config["datasets"][w.dataset].get("image_size", 128),
         n=lambda w: config["datasets"][w.dataset].get("n_images", 300),
         seed=config["seed"],
+    conda:
+        CONDA_ENV
     log:
         "results/logs/demo_data/{dataset}.log",
     threads: 1
@@ -28,6 +30,8 @@ rule fetch:
         dataset=one_of(REAL_DATASETS),
     params:
         options=dataset_options,
+    conda:
+        CONDA_ENV
     log:
         "results/logs/fetch/{dataset}.log",
     resources:
@@ -51,6 +55,8 @@ rule manifest:
         validation="results/manifests/{dataset}.validation.json",
     params:
         options=dataset_options,
+    conda:
+        CONDA_ENV
     log:
         "results/logs/manifest/{dataset}.log",
     shell:
@@ -66,6 +72,8 @@ rule cache:
         meta="results/cache/{dataset}/{size}.json",
     wildcard_constraints:
         size=r"\d+",
+    conda:
+        CONDA_ENV
     log:
         "results/logs/cache/{dataset}_{size}.log",
     threads: 2
@@ -88,6 +96,8 @@ rule split:
         seed=config["seed"],
         test=BENCH.bench["test_fraction"],
         val=BENCH.bench["val_fraction"],
+    conda:
+        CONDA_ENV
     log:
         "results/logs/split/{dataset}_{protocol}.log",
     shell:

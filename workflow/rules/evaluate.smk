@@ -2,23 +2,6 @@
 # then one long-format score table and one run table.
 
 
-def predict_inputs(w):
-    inputs = {
-        "model": f"results/runs/{w.model}/{w.loss}/{w.train_set}/split{w.split}/model.pt",
-        "manifest": f"results/manifests/{w.test_set}.csv",
-        "cache": cache_path(w.test_set, w.model),
-    }
-    if w.test_set == w.train_set:
-        inputs["splits"] = split_path(w.test_set)
-    return inputs
-
-
-def split_part_args(w, input):
-    if w.test_set == w.train_set:
-        return f"--splits {input.splits} --split {w.split} --part test"
-    return ""
-
-
 rule predict:
     input:
         unpack(predict_inputs),
@@ -30,6 +13,8 @@ rule predict:
         part=split_part_args,
         device=config["device"],
         batch=config["train"]["eval_batch_size"],
+    conda:
+        CONDA_ENV
     log:
         "results/logs/predict/{model}/{loss}/{train_set}/split{split}/{test_set}.log",
     benchmark:
@@ -48,6 +33,8 @@ rule score:
         PREDICTIONS,
     output:
         "results/scores.csv",
+    conda:
+        CONDA_ENV
     log:
         "results/logs/score.log",
     shell:
@@ -59,6 +46,8 @@ rule aggregate:
         RUN_JSONS,
     output:
         "results/runs.csv",
+    conda:
+        CONDA_ENV
     log:
         "results/logs/aggregate.log",
     shell:

@@ -10,6 +10,8 @@ rule report:
         tables=expand("reports/tables/{table}.tex", table=["intra", "cross", "gcc_vs_native"]),
     params:
         config=json.dumps(config, sort_keys=True),
+    conda:
+        CONDA_ENV
     log:
         "results/logs/report.log",
     shell:

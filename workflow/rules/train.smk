@@ -17,6 +17,8 @@ rule train:
     params:
         run_config=lambda w: json.dumps(BENCH.run_config(run_of(w)), sort_keys=True),
         out_dir=lambda w: run_of(w).run_dir,
+    conda:
+        CONDA_ENV
     log:
         "results/logs/train/{model}/{loss}/{train_set}/split{split}.log",
     benchmark:
@@ -33,6 +35,8 @@ rule train:
 rule fetch_weights:
     output:
         "resources/weights/{name}.safetensors",
+    conda:
+        CONDA_ENV
     log:
         "results/logs/fetch_weights/{name}.log",
     resources:

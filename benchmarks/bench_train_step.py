@@ -48,7 +48,7 @@ def main() -> None:
         mos=torch.rand(n),
         names=[str(i) for i in range(n)],
     )
-    loss_fn = build_loss(args.loss, n_train=n, **bench.raw["losses"].get(args.loss, {}))
+    loss_fn = build_loss(bench.loss_type(args.loss), n_train=n, **bench.loss_options(args.loss))
     optimizer = build_optimizer(model, settings)
     scaler = torch.amp.GradScaler("cuda", enabled=False)
     device = torch.device("cpu")

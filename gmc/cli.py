@@ -321,6 +321,23 @@ def report(args):
 report.arguments = _report_args
 
 
+def _ablation_report_args(p):
+    p.add_argument("--scores", type=Path, help="results/ablations/scores.csv (needed when grids exist)")
+    p.add_argument("--runs", type=Path, help="results/ablations/runs.csv (needed when grids exist)")
+    p.add_argument("--config", required=True, type=_json, help="the resolved config as JSON")
+    p.add_argument("--out-dir", required=True, type=Path)
+
+
+@command("ablation-report", "render reports/ablations.html and one table per ablation grid (no training)")
+def ablation_report(args):
+    from gmc.results import render_ablations
+
+    render_ablations(args.scores, args.runs, args.config, args.out_dir)
+
+
+ablation_report.arguments = _ablation_report_args
+
+
 def _list_args(p):
     p.add_argument("what", choices=["models", "losses", "datasets"])
 

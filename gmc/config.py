@@ -72,6 +72,17 @@ def load_config(path: str | Path) -> dict:
     return validate_config(raw)
 
 
+def check_loss_type(name: str, where: str) -> None:
+    """Raise ``ConfigError`` unless ``name`` is a registered loss."""
+    from gmc.losses import LOSSES
+
+    if name not in LOSSES.names():
+        raise ConfigError(
+            f"{where}: loss {name!r} is neither a registered loss ({', '.join(LOSSES.names())}) nor a key "
+            "of 'losses:' with a 'type'; fix the name or define the loss variant under 'losses:'"
+        )
+
+
 def config_hash(obj: Any) -> str:
     """sha256 (first 12 hex digits) of the canonical JSON of ``obj``: identifies a resolved config."""
     blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
@@ -132,10 +143,21 @@ class Benchmark:
     """A validated config with the questions the workflow asks of it."""
 
     raw: MappingProxyType = field(repr=False)
+    ablations: tuple = ()  # gmc.ablations.Ablation, in config order
 
     @classmethod
     def from_dict(cls, config: dict) -> Benchmark:
-        return cls(MappingProxyType(validate_config(config)))
+        """Validate ``config`` and resolve its ablation grids (their generated model/loss entries are
+        added to the catalogues of :attr:`raw`; the caller's dict is not modified)."""
+        from gmc.ablations import expand_ablations
+
+        validated = validate_config(config)
+        probe = cls(MappingProxyType(validated))
+        for loss in validated["benchmark"]["losses"]:
+            if loss != NATIVE:
+                check_loss_type(probe.loss_type(loss), f"benchmark.losses: {loss!r}")
+        ablations = expand_ablations(validated, probe.native_loss, len(probe.split_indices()))
+        return cls(MappingProxyType(validated), ablations)
 
     @property
     def bench(self) -> dict:
@@ -152,8 +174,17 @@ class Benchmark:
     def resolve_loss(self, model: str, loss: str) -> str:
         return self.native_loss(model) if loss == NATIVE else loss
 
+    def loss_type(self, loss_name: str) -> str:
+        """The registered loss behind a loss name (a ``losses`` entry's ``type``, else the name)."""
+        return self.raw["losses"].get(loss_name, {}).get("type", loss_name)
+
+    def loss_options(self, loss_name: str) -> dict:
+        """The options a loss name is built with (its ``losses`` entry without ``type``)."""
+        return {k: v for k, v in self.raw["losses"].get(loss_name, {}).items() if k != "type"}
+
     def loss_role(self, model: str, loss_name: str) -> str:
-        return NATIVE if loss_name == self.native_loss(model) else loss_name
+        """``native`` for the model's own loss, else the registered loss type (e.g. ``gcc``)."""
+        return NATIVE if loss_name == self.native_loss(model) else self.loss_type(loss_name)
 
     def split_indices(self) -> list[int]:
         return [0] if self.bench["split_protocol"] == "official" else list(range(self.bench["splits"]))
@@ -170,13 +201,27 @@ class Benchmark:
                             seen.add(spec)
                             yield spec
 
+    def ablation_runs(self) -> Iterator[RunSpec]:
+        """The runs of every ablation grid, once each (runs shared with the main benchmark included)."""
+        seen = set()
+        for ablation in self.ablations:
+            for variant in ablation.variants:
+                for train_set in ablation.train_sets:
+                    for split in self.split_indices()[: ablation.splits]:
+                        role = self.loss_role(variant.model, variant.loss)
+                        spec = RunSpec(variant.model, variant.loss, role, train_set, split)
+                        if spec not in seen:
+                            seen.add(spec)
+                            yield spec
+
     def test_sets(self, train_set: str) -> list[str]:
         """Intra-dataset (the split's test part) first, then every cross-dataset test set."""
         return [train_set] + [t for t in self.bench["test_sets"] if t != train_set]
 
     def prepared_datasets(self) -> list[str]:
         b = self.bench
-        return sorted(set(b["train_sets"]) | set(b["test_sets"]) | set(b["extra_datasets"]))
+        ablation_sets = {d for a in self.ablations for d in a.train_sets}
+        return sorted(set(b["train_sets"]) | set(b["test_sets"]) | set(b["extra_datasets"]) | ablation_sets)
 
     def train_settings(self, model: str) -> TrainSettings:
         merged = {**self.raw["train"], **self.raw["models"][model].get("train", {})}
@@ -199,8 +244,9 @@ class Benchmark:
             "model_options": dict(entry.get("options", {})),
             "input_size": self.input_size(run.model),
             "loss": run.loss,
+            "loss_type": self.loss_type(run.loss),
             "loss_role": run.loss_role,
-            "loss_options": dict(self.raw["losses"].get(run.loss, {})),
+            "loss_options": self.loss_options(run.loss),
             "train_set": run.train_set,
             "split": run.split,
             "seed": self.raw["seed"] + run.split,

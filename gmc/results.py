@@ -42,23 +42,47 @@ def collect_runs(run_jsons: list[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["model", "loss", "train_set", "split"]).reset_index(drop=True)
 
 
-def render(scores_csv: Path, runs_csv: Path, config: dict, out_dir: Path) -> None:
-    """Render the report: dataset/model descriptions from the config, provenance from the runs."""
-    from gmc.config import Benchmark
+def _dataset_metadata(bench, config: dict, keys: list[str]) -> dict[str, dict]:
+    """Title, synthetic-demo flag, FR flag and published name of each dataset, for the report."""
     from gmc.data.datasets import build_dataset_spec
-    from gmc.provenance import provenance
-    from gmc.reporting import render_report
 
-    bench = Benchmark.from_dict(config)
-    datasets = {}
-    for key in bench.prepared_datasets():
+    out = {}
+    for key in keys:
         spec = build_dataset_spec(key, config["datasets"][key])
-        datasets[key] = {
+        out[key] = {
             "title": spec.title or key,
             "synthetic_demo": spec.synthetic_demo,
             "full_reference": spec.full_reference,
             "reported_as": config["datasets"][key].get("reported_as"),
         }
+    return out
+
+
+def _run_provenance(config: dict, runs_csv: Path | None) -> dict:
+    """Code and package versions of this process plus what the run table says about the runs."""
+    from gmc.provenance import provenance
+
+    prov = provenance()
+    prov["config_hash"] = config_hash(config)
+    if runs_csv is not None:
+        runs = pd.read_csv(runs_csv)
+        prov.update(
+            {
+                "runs": len(runs),
+                "run_git_shas": sorted(runs["git_sha"].astype(str).unique().tolist()),
+                "selection": sorted(runs["selection"].unique().tolist()),
+                "devices": sorted(runs["device"].unique().tolist()),
+            }
+        )
+    return prov
+
+
+def render(scores_csv: Path, runs_csv: Path, config: dict, out_dir: Path) -> None:
+    """Render the report: dataset/model descriptions from the config, provenance from the runs."""
+    from gmc.config import Benchmark
+    from gmc.reporting import render_report
+
+    bench = Benchmark.from_dict(config)
     models = {
         key: {
             "title": config["models"][key].get("title", key),
@@ -68,24 +92,39 @@ def render(scores_csv: Path, runs_csv: Path, config: dict, out_dir: Path) -> Non
         }
         for key in bench.bench["models"]
     }
-    runs = pd.read_csv(runs_csv)
-    prov = provenance()
-    prov.update(
-        {
-            "config_hash": config_hash(config),
-            "runs": len(runs),
-            "run_git_shas": sorted(runs["git_sha"].astype(str).unique().tolist()),
-            "selection": sorted(runs["selection"].unique().tolist()),
-            "devices": sorted(runs["device"].unique().tolist()),
-        }
-    )
     reported = config.get("report", {}).get("reported_csv")
     render_report(
         scores_csv,
         out_dir,
-        datasets=datasets,
+        datasets=_dataset_metadata(bench, config, bench.prepared_datasets()),
         models=models,
-        provenance=prov,
+        provenance=_run_provenance(config, runs_csv),
         reported_csv=Path(reported) if reported else None,
+        title=config["title"],
+    )
+
+
+def render_ablations(scores_csv: Path | None, runs_csv: Path | None, config: dict, out_dir: Path) -> None:
+    """Render ``ablations.html`` and one table per ablation grid of ``config`` from the ablation scores.
+
+    With no grids configured the page says so (and needs no scores); with grids, both files are required.
+    """
+    from gmc.config import Benchmark, ConfigError
+    from gmc.reporting import render_ablation_report
+
+    bench = Benchmark.from_dict(config)
+    if bench.ablations and (scores_csv is None or runs_csv is None):
+        raise ConfigError(
+            f"the config has {len(bench.ablations)} ablation grid(s) "
+            f"({', '.join(a.name for a in bench.ablations)}): pass --scores results/ablations/scores.csv "
+            "and --runs results/ablations/runs.csv (made by `snakemake ablations`)"
+        )
+    train_sets = sorted({d for a in bench.ablations for d in a.train_sets})
+    render_ablation_report(
+        scores_csv,
+        out_dir,
+        ablations=[a.as_dict() for a in bench.ablations],
+        datasets=_dataset_metadata(bench, config, train_sets),
+        provenance=_run_provenance(config, runs_csv),
         title=config["title"],
     )

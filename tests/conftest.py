@@ -85,6 +85,7 @@ def tiny_run_config(**train_overrides) -> dict:
         "model_options": {},
         "input_size": 16,
         "loss": "gcc",
+        "loss_type": "gcc",
         "loss_role": "gcc",
         "loss_options": {"queue_size": 32},
         "train_set": "rand",
@@ -105,8 +106,9 @@ def copy_workflow(dst: Path) -> Path:
 
 
 def run_snakemake(workdir: Path, configfile: str, *args: str) -> subprocess.CompletedProcess:
-    """``snakemake --cores 2 --configfile <configfile>`` in ``workdir`` with this interpreter."""
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", configfile, *args]
+    """``snakemake --cores 2 <args> --configfile <configfile>`` in ``workdir`` with this interpreter
+    (targets go before ``--configfile``, which takes every following word as a file)."""
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args, "--configfile", configfile]
     # the rules call `python -m gmc`: make it this interpreter even when its venv is not activated
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=1200, env=env)

@@ -57,6 +57,29 @@ def test_second_run_has_nothing_to_do(workdir):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+def test_ablation_target_trains_only_new_variants_and_renders_the_table(workdir):
+    shared = workdir / "results" / "runs" / "monet_tiny" / "gcc" / "demo_scenes" / "split0" / "model.pt"
+    stamp = shared.stat().st_mtime_ns
+    result = _snakemake(workdir, "ablations")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert shared.stat().st_mtime_ns == stamp  # the "base" variant reused the main run
+    for new in ("monet_tiny/gcc-tiny-batch_only", "monet_tiny-tiny-M1/gcc"):
+        assert (workdir / "results" / "runs" / new / "demo_scenes" / "split0" / "model.pt").exists()
+    scores = pd.read_csv(workdir / "results" / "ablations" / "scores.csv")
+    assert set(zip(scores["model"], scores["loss"], strict=True)) == {
+        ("monet_tiny", "gcc-tiny-batch_only"),
+        ("monet_tiny", "gcc"),
+        ("monet_tiny-tiny-M1", "gcc"),
+    }
+    assert set(scores["test_set"]) == {"demo_scenes"} and set(scores["split"]) == {0}
+    table = pd.read_csv(workdir / "reports" / "tables" / "ablation_tiny.csv")
+    assert list(table["variant"]) == ["batch_only", "base", "M1"]
+    assert "CI ablation" in (workdir / "reports" / "ablations.html").read_text()
+    assert (workdir / "reports" / "tables" / "ablation_tiny.tex").exists()
+    again = _snakemake(workdir, "ablations", "--dry-run")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
 def test_scores_are_identical_after_deleting_results(workdir):
     before = (workdir / "results" / "scores.csv").read_bytes()
     shutil.rmtree(workdir / "results")

@@ -1,9 +1,11 @@
 """Benchmark report: tables (HTML, LaTeX, CSV), figures and provenance rendered from ``results/scores.csv``.
 
 Modules: ``scores`` (load + validate), ``tables`` (pandas summaries), ``display`` (what each table shows),
-``latex`` / ``html`` (rendering), ``figures`` (matplotlib), ``report`` (``render_report``, the entry point).
+``latex`` / ``html`` (rendering), ``figures`` (matplotlib), ``report`` (``render_report``, the entry point),
+``ablations`` (``render_ablation_report``, the ablation page).
 """
 
+from gmc.reporting.ablations import render_ablation_report
 from gmc.reporting.report import render_report
 
-__all__ = ["render_report"]
+__all__ = ["render_ablation_report", "render_report"]

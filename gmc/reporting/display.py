@@ -16,17 +16,23 @@ from gmc.reporting.tables import ROLE_ORDER
 
 SYNTHETIC_NOTE = "synthetic demo data (not human-rated; numbers are not comparable with published results)"
 DECIMALS = 3
+UNDEFINED_MARK = "\u2021"  # double dagger: the statistic excludes splits with an undefined correlation
 
 
 @dataclass(frozen=True)
 class Cell:
     """One table cell: a label (``text``) or a number (``value``, optional ``spread`` shown as ± and the
-    number ``n`` of splits behind it). ``latex`` overrides ``text`` verbatim in LaTeX output."""
+    number ``n`` of splits behind it). ``latex`` overrides ``text`` verbatim in LaTeX output.
+
+    ``n_undefined`` > 0: that many further splits had an undefined correlation (constant predictions) and
+    are excluded from ``value``; the renderers mark the cell with ``UNDEFINED_MARK`` and show n as
+    defined/all. ``value`` is None when no split was defined (shown as a dash with the mark)."""
 
     text: str | None = None
     value: float | None = None
     spread: float | None = None
     n: int | None = None
+    n_undefined: int = 0
     bold: bool = False
     signed: bool = False
     dagger: bool = False
@@ -106,6 +112,40 @@ def _dataset_cell(datasets: dict[str, dict], key: str, **kw) -> Cell:
     return Cell(text=title(datasets, key), dagger=is_synthetic(datasets, key), **kw)
 
 
+def _undefined_note(table: Table) -> str | None:
+    """The caption note explaining ``UNDEFINED_MARK``, or None when no cell excludes a split."""
+    marked = [c for row in table.rows for c in row if c.n_undefined]
+    if not marked:
+        return None
+    k = sum(c.n_undefined for c in marked)
+    total = k + sum(c.n or 0 for c in marked)
+    none = any(c.value is None for c in marked)
+    return (
+        f"{UNDEFINED_MARK} {k} of the {total} split scores behind the marked cells come from constant "
+        "predictions (correlation undefined) and are excluded from the median; n = defined/all splits"
+        + (f"; \u2014{UNDEFINED_MARK}: no split defined." if none else ".")
+    )
+
+
+def _stat_cell(rec, metric: str, best: float | None, attrs, spread: bool = True) -> Cell:
+    """The median of ``metric`` (lower case) from a wide-table record: defined splits only, marked when
+    some splits are undefined; never bold without a value."""
+    value = _num(rec[f"{metric}_median"])
+    return Cell(
+        value=value,
+        spread=_num(rec[f"{metric}_std"]) if spread else None,
+        n=int(rec[f"{metric}_n"]),
+        n_undefined=int(rec.get(f"{metric}_n_undefined", 0)),
+        bold=value is not None and rounded(value) == best,
+        attrs=attrs,
+    )
+
+
+def _splits(rec, metric: str) -> int:
+    """All splits (defined + undefined) behind ``metric`` of a wide-table record; 0 = no result."""
+    return int(rec[f"{metric}_n"]) + int(rec.get(f"{metric}_n_undefined", 0))
+
+
 def _best(values: list[float | None]) -> float | None:
     shown = [v for v in (rounded(x) for x in values) if v is not None]
     return max(shown) if shown else None
@@ -117,6 +157,9 @@ def _uniform(ns: list[int]) -> int | None:
 
 
 def _finish(table: Table, datasets: dict[str, dict], used: set[str]) -> Table:
+    undefined = _undefined_note(table)
+    if undefined:
+        table.notes.append(undefined)
     table.synthetic = any(is_synthetic(datasets, d) for d in used)
     if table.synthetic:
         table.notes.append(f"\u2020 SYNTHETIC: {SYNTHETIC_NOTE}.")
@@ -159,22 +202,12 @@ def intra_display(intra: pd.DataFrame, datasets: dict[str, dict], models: dict[s
             key = (model, role, loss, ds)
             for m in metrics:
                 attrs = (("dataset", ds), ("metric", m))
-                if key not in index.index or index.loc[key, f"{m.lower()}_n"] == 0:
+                if key not in index.index or _splits(index.loc[key], m.lower()) == 0:
                     row.append(Cell(text="\u2014", attrs=attrs))
                     continue
                 rec = index.loc[key]
-                value = _num(rec[f"{m.lower()}_median"])
-                n = int(rec[f"{m.lower()}_n"])
-                ns.append(n)
-                row.append(
-                    Cell(
-                        value=value,
-                        spread=_num(rec[f"{m.lower()}_std"]),
-                        n=n,
-                        bold=rounded(value) == best[(ds, m)],
-                        attrs=attrs,
-                    )
-                )
+                ns.append(_splits(rec, m.lower()))
+                row.append(_stat_cell(rec, m.lower(), best[(ds, m)], attrs))
         table.rows.append(row)
         table.row_attrs.append((("model", model), ("loss-role", role), ("loss", loss)))
     table.uniform_n = _uniform(ns)
@@ -217,13 +250,11 @@ def cross_display(cross: pd.DataFrame, datasets: dict[str, dict], models: dict[s
             for t in tests:
                 key = (model, role, loss, train, t)
                 attrs = (("test-set", t),)
-                if key not in index.index or index.loc[key, "srocc_n"] == 0:
+                if key not in index.index or _splits(index.loc[key], "srocc") == 0:
                     row.append(Cell(text="\u2014", attrs=attrs))
                     continue
-                value = _num(index.loc[key, "srocc_median"])
-                n = int(index.loc[key, "srocc_n"])
-                ns.append(n)
-                row.append(Cell(value=value, n=n, bold=rounded(value) == best[t], attrs=attrs))
+                ns.append(_splits(index.loc[key], "srocc"))
+                row.append(_stat_cell(index.loc[key], "srocc", best[t], attrs, spread=False))
             table.rows.append(row)
             table.row_attrs.append(
                 (("train-set", train), ("model", model), ("loss-role", role), ("loss", loss))
@@ -250,7 +281,8 @@ def gcc_display(gvn: pd.DataFrame, datasets: dict[str, dict], models: dict[str, 
         caption=(
             f"Native loss vs GCC loss (intra-dataset, median {metric} over splits). \u0394 is the GCC median "
             "minus the native median; GCC wins counts the splits where GCC scored higher, out of the splits "
-            "run with both losses. The better of native and GCC in bold."
+            "run with both losses (and with a defined correlation on both sides). The better of native and "
+            "GCC in bold."
         ),
         columns=columns,
         empty_message="No model has intra-dataset results with both its native loss and the GCC loss.",
@@ -261,17 +293,30 @@ def gcc_display(gvn: pd.DataFrame, datasets: dict[str, dict], models: dict[str, 
         if rec.dataset != previous and table.rows:
             table.group_starts.add(len(table.rows))
         previous = rec.dataset
-        nat, gcc = rounded(rec.native_median), rounded(rec.gcc_median)
-        ns += [rec.n_native, rec.n_gcc]
+        nat, gcc = _num(rec.native_median), _num(rec.gcc_median)
+        best = _best([nat, gcc])
+        ns += [rec.n_native + rec.n_native_undefined, rec.n_gcc + rec.n_gcc_undefined]
         gcc_label = "" if rec.gcc_loss.lower() == "gcc" else f" ({rec.gcc_loss})"
         table.rows.append(
             [
                 _dataset_cell(datasets, rec.dataset),
                 Cell(text=title(models, rec.model)),
                 Cell(text=rec.native_loss + gcc_label),
-                Cell(value=rec.native_median, n=rec.n_native, bold=nat >= gcc, attrs=(("role", "native"),)),
-                Cell(value=rec.gcc_median, n=rec.n_gcc, bold=gcc >= nat, attrs=(("role", "gcc"),)),
-                Cell(value=rec.delta, signed=True, attrs=(("role", "delta"),)),
+                Cell(
+                    value=nat,
+                    n=rec.n_native,
+                    n_undefined=rec.n_native_undefined,
+                    bold=nat is not None and rounded(nat) == best,
+                    attrs=(("role", "native"),),
+                ),
+                Cell(
+                    value=gcc,
+                    n=rec.n_gcc,
+                    n_undefined=rec.n_gcc_undefined,
+                    bold=gcc is not None and rounded(gcc) == best,
+                    attrs=(("role", "gcc"),),
+                ),
+                Cell(value=_num(rec.delta), signed=True, attrs=(("role", "delta"),)),
                 Cell(text=f"{rec.gcc_wins}/{rec.n_paired}", attrs=(("role", "wins"),)),
             ]
         )
@@ -317,7 +362,7 @@ def reported_display(rep: pd.DataFrame, datasets: dict[str, dict], models: dict[
     )
     ns: list[int] = []
     for rec in rep.itertuples(index=False):
-        ns.append(rec.n)
+        ns.append(rec.n + rec.n_undefined)
         source = f"{rec.method}: {rec.paper}" if rec.paper else rec.method
         if rec.protocol:
             source += f" [{rec.protocol}]"
@@ -327,10 +372,10 @@ def reported_display(rep: pd.DataFrame, datasets: dict[str, dict], models: dict[
                 Cell(text=loss_label(rec.loss_role, rec.loss)),
                 _dataset_cell(datasets, rec.train_set),
                 _dataset_cell(datasets, rec.test_set),
-                Cell(value=_num(rec.srocc_ours), n=rec.n),
+                Cell(value=_num(rec.srocc_ours), n=rec.n, n_undefined=rec.n_undefined),
                 Cell(value=_num(rec.srocc_reported)),
                 Cell(value=_num(rec.srocc_delta), signed=True),
-                Cell(value=_num(rec.plcc_ours), n=rec.n),
+                Cell(value=_num(rec.plcc_ours), n=rec.n, n_undefined=rec.n_undefined),
                 Cell(value=_num(rec.plcc_reported)),
                 Cell(value=_num(rec.plcc_delta), signed=True),
                 Cell(text=source, href=rec.source_url or None),
@@ -339,3 +384,57 @@ def reported_display(rep: pd.DataFrame, datasets: dict[str, dict], models: dict[
         table.row_attrs.append((("model", rec.model), ("loss", rec.loss)))
     table.uniform_n = _uniform(ns)
     return _finish(table, datasets, set(rep["train_set"]) | set(rep["test_set"]))
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if not text or text.endswith((".", "!", "?")) else text + "."
+
+
+def ablation_display(frame: pd.DataFrame, ablation: dict, datasets: dict[str, dict]) -> Table:
+    """An ablation (normalised spec, :func:`gmc.reporting.tables.ablation_table` rows): one row per variant in
+    its configured order (label, settings), then per training set the median SROCC and PLCC over splits
+    (± standard deviation). Best displayed median per column in bold. Medians are over the defined splits; a
+    cell that excludes undefined splits (constant predictions) is marked, see :class:`Cell`."""
+    metrics = [m for m in ("SROCC", "PLCC") if f"{m.lower()}_median" in frame.columns]
+    sets = list(ablation["train_sets"])
+    columns = [Column(Cell(text="Variant"), numeric=False), Column(Cell(text="Setting"), numeric=False)]
+    for ds in sets:
+        columns += [Column(Cell(text=m), group=_dataset_cell(datasets, ds)) for m in metrics]
+    description = _sentence(ablation.get("description", ""))
+    table = Table(
+        key=f"ablation_{ablation['name']}",
+        title=ablation["title"],
+        caption=(
+            f"{_sentence(ablation['title'])} Median {' and '.join(metrics)} over splits (\u00b1 standard "
+            "deviation) on the test part of each training set's splits, one row per variant."
+            + (f" {description}" if description else "")
+            + " Best per column in bold."
+        ),
+        columns=columns,
+        empty_message="No variants.",
+    )
+    index = frame.set_index(["variant", "train_set"]) if not frame.empty else None
+    best = {
+        (ds, m): _best(frame.loc[frame["train_set"] == ds, f"{m.lower()}_median"].tolist())
+        for ds in sets
+        for m in metrics
+    }
+    ns: list[int] = []
+    for variant in ablation["variants"]:
+        row = [Cell(text=variant["label"]), Cell(text=variant["settings"])]
+        for ds in sets:
+            rec = index.loc[(variant["name"], ds)]
+            for m in metrics:
+                attrs = (("train-set", ds), ("metric", m))
+                if _splits(rec, m.lower()) == 0:
+                    row.append(Cell(text="\u2014", attrs=attrs))
+                    continue
+                ns.append(_splits(rec, m.lower()))
+                row.append(_stat_cell(rec, m.lower(), best[(ds, m)], attrs))
+        table.rows.append(row)
+        table.row_attrs.append(
+            (("variant", variant["name"]), ("model", variant["model"]), ("loss", variant["loss"]))
+        )
+    table.uniform_n = _uniform(ns)
+    return _finish(table, datasets, set(sets))

@@ -1,5 +1,9 @@
 """Report figures (matplotlib, Agg, no pyplot state): each function writes ``<stem>.png`` and ``<stem>.pdf``
-atomically and deterministically (no creation date in the PDF, fixed split-point offsets, sorted data)."""
+atomically and deterministically (no creation date in the PDF, fixed split-point offsets, sorted data).
+
+Splits whose correlation is undefined (NaN: constant predictions) are not plotted; medians are over the
+defined splits, and a median that excludes undefined splits is marked with ``UNDEFINED_MARK``. The callers
+say so in the captions (:func:`undefined_note`)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from gmc.io import atomic_path
-from gmc.reporting.display import is_synthetic, loss_label, model_rows, title
+from gmc.reporting.display import UNDEFINED_MARK, is_synthetic, loss_label, model_rows, title
 
 RC = {
     "font.size": 9,
@@ -60,6 +64,32 @@ def _marker(marker: str, color, label: str) -> Line2D:
     )
 
 
+def undefined_note(scores: pd.DataFrame, metric: str = "SROCC", medians: bool = True) -> str:
+    """A caption sentence (with a leading space) counting the intra-dataset ``metric`` splits with an
+    undefined (NaN) value, or "" when there are none. ``medians``: the figure shows marked medians."""
+    intra = scores[(scores["train_set"] == scores["test_set"]) & (scores["metric"] == metric)]
+    k = int(intra["value"].isna().sum())
+    if not k:
+        return ""
+    about = f", excluded from the medians ({UNDEFINED_MARK} marks such a median)" if medians else ""
+    return (
+        f" {k} of {len(intra)} split(s) gave constant predictions ({metric} undefined); not plotted{about}."
+    )
+
+
+def _mark(ax, x: float, median: float, n_undefined: int) -> None:
+    """``UNDEFINED_MARK`` above a median that excludes ``n_undefined`` splits; "‡ undefined" (vertical, at
+    the bottom of the axes) where no split is defined."""
+    if not n_undefined:
+        return
+    style = {"ha": "center", "va": "bottom", "color": "#8a4b00"}
+    if np.isnan(median):
+        where = ax.get_xaxis_transform()  # x in data, y in axes fraction
+        ax.text(x, 0.03, f"{UNDEFINED_MARK} undefined", transform=where, rotation=90, fontsize=8, **style)
+    else:
+        ax.annotate(UNDEFINED_MARK, (x, median), xytext=(0, 5), textcoords="offset points", **style)
+
+
 def _empty(fig: Figure, message: str) -> None:
     ax = fig.add_subplot()
     ax.axis("off")
@@ -104,7 +134,9 @@ def intra_bars(
                     & (intra["loss"] == loss)
                     & (intra["train_set"] == ds)
                 ].sort_values("split")["value"]
+                undefined, vals = int(vals.isna().sum()), vals.dropna()
                 medians.append(vals.median() if len(vals) else np.nan)
+                _mark(ax, x[i] + offset, medians[-1], undefined)
                 if len(vals):
                     lo = min(lo, float(vals.min()))
                     jitter = np.linspace(-width * 0.22, width * 0.22, len(vals)) if len(vals) > 1 else [0.0]
@@ -154,13 +186,16 @@ def gcc_vs_native_scatter(
     paired = native.merge(gcc, on=keys, suffixes=("_native", "_gcc")).sort_values(
         ["model", "train_set", "loss_native", "loss_gcc", "split"]
     )
+    paired = paired.dropna(subset=["value_native", "value_gcc"])  # both sides defined
     sets = sorted(paired["train_set"].unique())
     model_keys = sorted(paired["model"].unique())
     synthetic = any(is_synthetic(datasets, d) for d in sets)
     with mpl.rc_context({**RC, "axes.grid.axis": "both"}):
         fig = Figure(figsize=(7.6, 5.2), layout="constrained")
         if paired.empty:
-            _empty(fig, "No split was run with both the native loss and the GCC loss.")
+            _empty(
+                fig, "No split was run (with a defined correlation) with both the native and the GCC loss."
+            )
             return save(fig, stem)
         ax = fig.add_subplot()
         for (model, ds), part in paired.groupby(["model", "train_set"], sort=True):
@@ -194,4 +229,69 @@ def gcc_vs_native_scatter(
         ]
         handles.append(Line2D([], [], color="grey", linestyle="--", label="GCC = native"))
         fig.legend(handles=handles, loc="outside right center", frameon=False)
+        return save(fig, stem)
+
+
+def _plain(text: str) -> str:
+    """User-supplied text shown literally (a ``$`` would otherwise start matplotlib mathtext)."""
+    return str(text).replace("$", r"\$")
+
+
+def ablation_points(
+    scores: pd.DataFrame,
+    stem: Path,
+    ablation: dict,
+    datasets: dict[str, dict],
+    metric: str = "SROCC",
+) -> list[Path]:
+    """One panel per training set of ``ablation`` (normalised spec): the median intra-dataset ``metric`` of
+    each variant (diamonds joined by a thin line, variants in their configured order on the x axis) and one
+    point per split."""
+    intra = scores[(scores["train_set"] == scores["test_set"]) & (scores["metric"] == metric)]
+    sets, variants = list(ablation["train_sets"]), list(ablation["variants"])
+    synthetic = any(is_synthetic(datasets, d) for d in sets)
+    rotate = len(variants) > 5 or any(len(v["label"]) > 14 for v in variants)
+    with mpl.rc_context(RC):
+        fig = Figure(
+            figsize=(max(6.0, 1.2 + len(sets) * (0.7 * len(variants) + 1.0)), 4.8), layout="constrained"
+        )
+        if not sets or not variants:
+            _empty(fig, "No variants or training sets.")
+            return save(fig, stem)
+        axes = fig.subplots(1, len(sets), sharey=True, squeeze=False)[0]
+        x = np.arange(len(variants), dtype=float)
+        shown: list[float] = []
+        for ax, ds in zip(axes, sets):
+            medians = []
+            for i, variant in enumerate(variants):
+                vals = intra[
+                    (intra["model"] == variant["model"])
+                    & (intra["loss"] == variant["loss"])
+                    & (intra["train_set"] == ds)
+                ].sort_values("split")["value"]
+                undefined, vals = int(vals.isna().sum()), vals.dropna()
+                medians.append(float(vals.median()) if len(vals) else np.nan)
+                _mark(ax, x[i], medians[-1], undefined)
+                shown += vals.tolist()
+                if len(vals):
+                    jitter = np.linspace(-0.15, 0.15, len(vals)) if len(vals) > 1 else [0.0]
+                    ax.scatter(x[i] + np.asarray(jitter), vals, s=12, color="black", alpha=0.75, zorder=3)
+            ax.plot(x, medians, color=COLORS[0], linewidth=1, zorder=2)
+            ax.scatter(
+                x, medians, marker="D", s=48, color=COLORS[0], edgecolor="black", linewidth=0.6, zorder=4
+            )
+            ax.set_title(_plain(title(datasets, ds)) + _dagger(datasets, ds))
+            labels = [textwrap.fill(_plain(v["label"]), 16) for v in variants]
+            ax.set_xticks(x, labels, **({"rotation": 30, "ha": "right"} if rotate else {}))
+            ax.set_xlim(-0.5, len(variants) - 0.5)
+        if shown:
+            span = max(max(shown) - min(shown), 0.02)
+            axes[0].set_ylim(min(shown) - 0.12 * span, max(shown) + 0.12 * span)
+        axes[0].set_ylabel(f"{metric} (intra-dataset)")
+        _title(fig, f"{_plain(ablation['title'])}: {metric} per variant", synthetic)
+        handles = [
+            _marker("D", COLORS[0], "median over splits"),
+            Line2D([], [], linestyle="", marker="o", markersize=4, color="black", label="split"),
+        ]
+        fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
         return save(fig, stem)

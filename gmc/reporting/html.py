@@ -1,4 +1,5 @@
-"""Render ``index.html`` from the jinja2 template in ``templates/`` (autoescaped, self-contained)."""
+"""Render the report pages (``index.html``, ``ablations.html``) from the jinja2 templates in ``templates/``
+(autoescaped, self-contained; shared CSS, banner and table macro in ``_macros.j2``)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup, escape
 
-from gmc.reporting.display import DECIMALS, Cell
+from gmc.reporting.display import DECIMALS, UNDEFINED_MARK, Cell
 
 TEMPLATES = Path(__file__).parent / "templates"
+_MARK = '<sup class="undefined" title="{} split(s) with undefined correlation excluded">{}</sup>'
 
 
 def format_number(value: float | None, signed: bool = False) -> str:
@@ -27,14 +29,20 @@ def format_number(value: float | None, signed: bool = False) -> str:
 
 
 def render_cell(cell: Cell) -> Markup:
-    """The inner HTML of one cell (escaped text, or a number with its spread and split count)."""
+    """The inner HTML of one cell (escaped text, or a number with its spread and split count; a number that
+    excludes undefined splits gets ``UNDEFINED_MARK`` and n = defined/all)."""
     if cell.value is not None or cell.text is None:
         out = escape(format_number(cell.value, cell.signed))
         if cell.bold:
             out = Markup("<strong>{}</strong>").format(out)
+        if cell.n_undefined:
+            out += Markup(_MARK).format(cell.n_undefined, UNDEFINED_MARK)
         if cell.spread is not None and not math.isnan(cell.spread):
             out += Markup(' <span class="sd">\u00b1\u202f{}</span>').format(format_number(cell.spread))
-        if cell.n is not None:
+        if cell.n_undefined:
+            n = cell.n or 0
+            out += Markup(' <span class="n">n={}/{}</span>').format(n, n + cell.n_undefined)
+        elif cell.n is not None:
             out += Markup(' <span class="n">n={}</span>').format(cell.n)
         return out
     out = escape(cell.text)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from gmc.reporting.display import DECIMALS, Cell, Table
+from gmc.reporting.display import DECIMALS, UNDEFINED_MARK, Cell, Table
 
 _ESCAPES = {
     "\\": r"\textbackslash{}",
@@ -26,6 +26,7 @@ _ESCAPES = {
     "\u00b1": r"$\pm$",
     "\u0394": r"$\Delta$",
     "\u2020": r"\textsuperscript{\dag}",
+    "\u2021": r"\textsuperscript{\ddag}",
     "\u2192": r"$\rightarrow$",
     "<": r"\textless{}",
     ">": r"\textgreater{}",
@@ -52,12 +53,16 @@ def format_number(value: float | None, signed: bool = False) -> str:
 
 def _cell(cell: Cell, show_n: bool) -> str:
     if cell.value is not None or cell.text is None:
-        out = format_number(cell.value, cell.signed)
+        out = "---" if cell.value is None and cell.n_undefined else format_number(cell.value, cell.signed)
         if cell.bold:
             out = rf"\textbf{{{out}}}"
+        if cell.n_undefined:  # undefined splits excluded: always mark and show n = defined/all
+            out += escape_latex(UNDEFINED_MARK)
         if cell.spread is not None and not math.isnan(cell.spread):
             out += rf"{{\scriptsize$\pm${format_number(cell.spread)}}}"
-        if show_n and cell.n is not None:
+        if cell.n_undefined:
+            out += rf"{{\scriptsize\,(n={cell.n or 0}/{(cell.n or 0) + cell.n_undefined})}}"
+        elif show_n and cell.n is not None:
             out += rf"{{\scriptsize\,(n={cell.n})}}"
         return out
     out = cell.latex if cell.latex is not None else escape_latex(cell.text)

@@ -46,6 +46,9 @@ def render_report(
     ``provenance``: shown verbatim in the footer and written to ``provenance.json``;
     ``reported_csv``: optional published numbers for the "reproduced vs reported" table.
 
+    A NaN SROCC/PLCC/KROCC (undefined correlation: constant predictions) is kept: statistics use the defined
+    splits, the CSVs count the others in ``*_n_undefined``, tables and figures mark the affected cells.
+
     Raises ``ValueError`` (naming the file) for empty or malformed scores or missing metadata.
     """
     scores_csv, out_dir = Path(scores_csv), Path(out_dir)
@@ -94,7 +97,9 @@ def render_report(
             "pdf": "figures/intra_srocc.pdf",
             "alt": "Grouped bar chart of intra-dataset median SROCC per model and loss",
             "caption": "Intra-dataset median SROCC per model and loss for each training set; "
-            "points are individual splits (native loss plain, GCC hatched)." + note,
+            "points are individual splits (native loss plain, GCC hatched)."
+            + figures.undefined_note(scores)
+            + note,
         },
         {
             "name": "gcc_vs_native",
@@ -102,7 +107,9 @@ def render_report(
             "pdf": "figures/gcc_vs_native.pdf",
             "alt": "Scatter plot of native-loss SROCC against GCC-loss SROCC per split",
             "caption": "SROCC with the native loss (x) vs the GCC loss (y) on the same model, dataset and "
-            "split; points above the dashed diagonal are splits where GCC scored higher." + note,
+            "split; points above the dashed diagonal are splits where GCC scored higher."
+            + figures.undefined_note(scores, medians=False)
+            + note,
         },
     ]
 

@@ -15,6 +15,7 @@ SCORE_COLUMNS = ("model", "loss", "loss_role", "train_set", "test_set", "split",
 KEY_COLUMNS = ("model", "loss", "loss_role", "train_set", "test_set", "split", "metric")
 TEXT_COLUMNS = ("model", "loss", "loss_role", "train_set", "test_set", "metric")
 METRICS = ("SROCC", "PLCC", "KROCC", "RMSE")
+CORRELATIONS = ("SROCC", "PLCC", "KROCC")  # undefined (NaN) when a model predicts a constant
 LOSS_ROLES = ("native", "gcc")
 REPORTED_COLUMNS = ("method", "train_set", "test_set", "srocc", "plcc")
 
@@ -41,11 +42,21 @@ def _read_csv(path: Path, what: str, text_columns: tuple[str, ...]) -> pd.DataFr
     return frame
 
 
-def validate_scores(frame: pd.DataFrame, source: str | Path = "<scores>") -> pd.DataFrame:
+def validate_scores(
+    frame: pd.DataFrame,
+    source: str | Path = "<scores>",
+    loss_roles: tuple[str, ...] | None = LOSS_ROLES,
+) -> pd.DataFrame:
     """Check a long-format scores table and return a clean copy (only the known columns, typed, sorted).
 
+    ``loss_roles``: the accepted ``loss_role`` values; ``None`` accepts any non-empty role (ablation runs).
     Raises ``ValueError`` naming ``source`` for: no rows, missing columns, empty or NaN cells, unknown metric
     or loss role, non-numeric or non-finite values, non-integer splits, duplicate rows.
+
+    One exception: ``value`` may be NaN (an empty cell or ``nan``) for the correlation metrics
+    (``CORRELATIONS``): a model that predicts the same score for every test image has an undefined
+    correlation. Such a split is kept as NaN (the statistics exclude it and the tables mark it); an RMSE
+    NaN, an infinite value or text in ``value`` is still an error.
     """
     missing = [c for c in SCORE_COLUMNS if c not in frame.columns]
     if missing:
@@ -57,8 +68,13 @@ def validate_scores(frame: pd.DataFrame, source: str | Path = "<scores>") -> pd.
         raise ValueError(f"scores file {source} has a header but no rows: nothing to report")
     frame = frame.loc[:, list(SCORE_COLUMNS)].reset_index(drop=True)
 
+    raw = frame["value"].astype(str).str.strip().str.lower()
+    correlation = frame["metric"].astype(str).str.strip().isin(CORRELATIONS)
+    undefined = (frame["value"].isna() | raw.isin(["", "nan"])) & correlation
     for column in SCORE_COLUMNS:
         empty = frame[column].isna()
+        if column == "value":
+            empty &= ~undefined
         if column in TEXT_COLUMNS:
             empty |= frame[column].astype(str).str.strip().eq("")
         if empty.any():
@@ -76,21 +92,23 @@ def validate_scores(frame: pd.DataFrame, source: str | Path = "<scores>") -> pd.
             f"scores file {source}: unknown metric(s) {', '.join(map(repr, unknown))} "
             f"(CSV line(s) {_lines(bad_metric)}); valid metrics: {', '.join(METRICS)}"
         )
-    bad_role = ~frame["loss_role"].isin(LOSS_ROLES)
-    if bad_role.any():
+    bad_role = ~frame["loss_role"].isin(loss_roles) if loss_roles is not None else None
+    if bad_role is not None and bad_role.any():
         unknown = sorted(frame.loc[bad_role, "loss_role"].unique())
         raise ValueError(
             f"scores file {source}: unknown loss_role(s) {', '.join(map(repr, unknown))} "
-            f"(CSV line(s) {_lines(bad_role)}); valid loss roles: {', '.join(LOSS_ROLES)}"
+            f"(CSV line(s) {_lines(bad_role)}); valid loss roles: {', '.join(loss_roles)}"
         )
 
     values = pd.to_numeric(frame["value"], errors="coerce").astype(float)
-    bad_value = ~np.isfinite(values)
+    bad_value = ~np.isfinite(values) & ~undefined
     if bad_value.any():
+        got = ", ".join(f"{str(v)!r} ({m})" for m, v in frame.loc[bad_value, ["metric", "value"]].values[:5])
         raise ValueError(
             f"scores file {source}: {int(bad_value.sum())} non-numeric, NaN or infinite value(s) in column "
-            f"'value' (CSV line(s) {_lines(bad_value)}); a metric that could not be computed must be fixed "
-            "upstream, not reported"
+            f"'value' (CSV line(s) {_lines(bad_value)}; got {got}); a metric that could not be computed must "
+            f"be fixed upstream, not reported (only {'/'.join(CORRELATIONS)} may be NaN: constant "
+            "predictions)"
         )
     frame["value"] = values
 
@@ -149,10 +167,10 @@ def check_metadata(
             )
 
 
-def load_scores(path: str | Path) -> pd.DataFrame:
+def load_scores(path: str | Path, loss_roles: tuple[str, ...] | None = LOSS_ROLES) -> pd.DataFrame:
     """Read and validate ``results/scores.csv`` (see :func:`validate_scores`)."""
     path = Path(path)
-    return validate_scores(_read_csv(path, "scores file", TEXT_COLUMNS), path)
+    return validate_scores(_read_csv(path, "scores file", TEXT_COLUMNS), path, loss_roles)
 
 
 def load_reported(path: str | Path) -> pd.DataFrame:

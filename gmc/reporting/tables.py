@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-STATS = ("median", "mean", "std", "q25", "q75", "n")
+STATS = ("median", "mean", "std", "q25", "q75", "n", "n_undefined")
 ROLE_ORDER = {"native": 0, "gcc": 1}
 GROUP = ["model", "loss_role", "loss", "train_set", "test_set", "metric"]
 
@@ -24,13 +24,19 @@ def _sort(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 def summarise(scores: pd.DataFrame) -> pd.DataFrame:
     """One row per (model, loss_role, loss, train_set, test_set, metric) with statistics over splits:
-    n, median, mean, std (ddof=1, NaN for one split), q25, q75, iqr, min, max."""
+    n, n_undefined, median, mean, std (ddof=1, NaN for one split), q25, q75, iqr, min, max.
+
+    A NaN value is an undefined correlation (constant predictions, see
+    :func:`gmc.reporting.scores.validate_scores`): the statistics use the *defined* splits only, ``n`` counts
+    them and ``n_undefined`` counts the NaN splits. A group without a defined split has n = 0 and NaN stats.
+    """
     grouped = scores.groupby(GROUP, sort=True)["value"]
     out = grouped.agg(
         n="count",
+        n_undefined=lambda v: int(v.isna().sum()),
         median="median",
         mean="mean",
-        std=lambda v: v.std(ddof=1) if len(v) > 1 else np.nan,
+        std=lambda v: v.std(ddof=1) if v.count() > 1 else np.nan,
         q25=lambda v: v.quantile(0.25),
         q75=lambda v: v.quantile(0.75),
         min="min",
@@ -38,12 +44,14 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
     ).reset_index()
     out["iqr"] = out["q75"] - out["q25"]
     out["n"] = out["n"].astype(int)
-    cols = [*GROUP, "n", "median", "mean", "std", "q25", "q75", "iqr", "min", "max"]
+    out["n_undefined"] = out["n_undefined"].astype(int)
+    cols = [*GROUP, "n", "n_undefined", "median", "mean", "std", "q25", "q75", "iqr", "min", "max"]
     return _sort(out[cols], GROUP)
 
 
 def _wide(summary: pd.DataFrame, index: list[str]) -> pd.DataFrame:
-    """Pivot metrics into columns ``<metric>_<stat>`` (e.g. srocc_median, plcc_std, srocc_n)."""
+    """Pivot metrics into columns ``<metric>_<stat>`` (e.g. srocc_median, plcc_std, srocc_n,
+    srocc_n_undefined)."""
     pieces = []
     for metric in sorted(summary["metric"].unique()):
         part = summary[summary["metric"] == metric].set_index(index)[list(STATS)]
@@ -54,7 +62,7 @@ def _wide(summary: pd.DataFrame, index: list[str]) -> pd.DataFrame:
     value_cols = [f"{m.lower()}_{s}" for m in order for s in STATS]
     wide = wide[[*index, *value_cols]]
     for col in value_cols:
-        if col.endswith("_n"):
+        if col.endswith(("_n", "_n_undefined")):
             wide[col] = wide[col].fillna(0).astype(int)
     return _sort(wide, index)
 
@@ -79,13 +87,16 @@ def cross_table(summary: pd.DataFrame) -> pd.DataFrame:
 def gcc_vs_native_table(scores: pd.DataFrame, metric: str = "SROCC") -> pd.DataFrame:
     """Native loss vs GCC loss per (model, dataset), intra-dataset, on ``metric``.
 
-    Medians use every split of each loss (as in the intra table); ``delta`` = gcc_median - native_median.
-    ``n_paired`` counts the splits run with both losses; ``gcc_wins`` / ``ties`` those where GCC is
-    higher / equal.
+    Medians use every *defined* split of each loss (as in the intra table; NaN = undefined correlation, see
+    :func:`summarise`); ``delta`` = gcc_median - native_median. ``n_native`` / ``n_gcc`` count the defined
+    splits and ``n_native_undefined`` / ``n_gcc_undefined`` the undefined ones. The paired comparison uses
+    only splits run with both losses *and defined on both sides*: ``n_paired`` counts them, ``gcc_wins`` /
+    ``ties`` those where GCC is higher / equal, ``median_paired_delta`` is their median difference.
     """
     columns = [
         "model", "dataset", "native_loss", "gcc_loss", "metric", "native_median", "gcc_median", "delta",
-        "n_native", "n_gcc", "n_paired", "gcc_wins", "ties", "median_paired_delta",
+        "n_native", "n_gcc", "n_native_undefined", "n_gcc_undefined", "n_paired", "gcc_wins", "ties",
+        "median_paired_delta",
     ]  # fmt: skip
     intra = scores[(scores["train_set"] == scores["test_set"]) & (scores["metric"] == metric)]
     intra = intra.rename(columns={"train_set": "dataset"})
@@ -99,7 +110,7 @@ def gcc_vs_native_table(scores: pd.DataFrame, metric: str = "SROCC") -> pd.DataF
         gc = gcc[(gcc["model"] == model) & (gcc["dataset"] == dataset)]
         for native_loss, nat_l in nat.groupby("native_loss", sort=True):
             for gcc_loss, gc_l in gc.groupby("gcc_loss", sort=True):
-                paired = nat_l[["split", "native"]].merge(gc_l[["split", "gcc"]], on="split")
+                paired = nat_l[["split", "native"]].merge(gc_l[["split", "gcc"]], on="split").dropna()
                 diff = paired["gcc"] - paired["native"]
                 native_median = float(nat_l["native"].median())
                 gcc_median = float(gc_l["gcc"].median())
@@ -113,8 +124,10 @@ def gcc_vs_native_table(scores: pd.DataFrame, metric: str = "SROCC") -> pd.DataF
                         "native_median": native_median,
                         "gcc_median": gcc_median,
                         "delta": gcc_median - native_median,
-                        "n_native": len(nat_l),
-                        "n_gcc": len(gc_l),
+                        "n_native": int(nat_l["native"].count()),
+                        "n_gcc": int(gc_l["gcc"].count()),
+                        "n_native_undefined": int(nat_l["native"].isna().sum()),
+                        "n_gcc_undefined": int(gc_l["gcc"].isna().sum()),
                         "n_paired": len(paired),
                         "gcc_wins": int((diff > 0).sum()),
                         "ties": int((diff == 0).sum()),
@@ -138,21 +151,22 @@ def reported_table(
 ) -> pd.DataFrame:
     """Our median SROCC/PLCC next to published numbers, for rows whose model and train/test sets map to a
     reported ``method`` / ``train_set`` / ``test_set`` through the metadata's ``reported_as`` names.
-    Rows without a match are left out; ``*_delta`` = ours - reported."""
+    Rows without a match are left out; ``*_delta`` = ours - reported. The medians are those of
+    :func:`summarise` (defined splits only); ``n`` / ``n_undefined`` are the SROCC split counts."""
     columns = [
         "model", "loss_role", "loss", "train_set", "test_set", "method", "paper", "protocol",
         "srocc_ours", "srocc_reported", "srocc_delta", "plcc_ours", "plcc_reported", "plcc_delta",
-        "n", "source_url", "note",
+        "n", "n_undefined", "source_url", "note",
     ]  # fmt: skip
-    medians = summary[summary["metric"].isin(["SROCC", "PLCC"])].pivot_table(
-        index=["model", "loss_role", "loss", "train_set", "test_set"],
-        columns="metric",
-        values="median",
-        aggfunc="first",
+    # set_index + unstack (not pivot_table, which drops rows whose medians are all NaN = undefined)
+    medians = (
+        summary[summary["metric"].isin(["SROCC", "PLCC"])]
+        .set_index(["model", "loss_role", "loss", "train_set", "test_set", "metric"])["median"]
+        .unstack("metric")
     )
     counts = summary[summary["metric"] == "SROCC"].set_index(
         ["model", "loss_role", "loss", "train_set", "test_set"]
-    )["n"]
+    )[["n", "n_undefined"]]
     rows = []
     for key, ours in medians.iterrows():
         model, _, _, train_set, test_set = key
@@ -181,10 +195,45 @@ def reported_table(
                     "plcc_ours": plcc,
                     "plcc_reported": rep["plcc"],
                     "plcc_delta": plcc - rep["plcc"],
-                    "n": int(counts.get(key, 0)),
+                    "n": int(counts["n"].get(key, 0)),
+                    "n_undefined": int(counts["n_undefined"].get(key, 0)),
                     "source_url": rep.get("source_url", ""),
                     "note": rep.get("note", ""),
                 }
             )
     out = pd.DataFrame(rows, columns=columns)
     return _sort(out, ["model", "loss_role", "loss", "train_set", "test_set", "method", "paper", "protocol"])
+
+
+ABLATION_KEYS = ["ablation", "variant", "label", "settings", "model", "loss", "train_set"]
+RUN_KEYS = ["model", "loss", "train_set"]
+
+
+def ablation_cells(ablation: dict) -> pd.DataFrame:
+    """The (variant, train_set) cells of a (normalised) ablation spec in display order: variants in their
+    configured order, then training sets in theirs. Columns: ``ABLATION_KEYS``."""
+    rows = [
+        [ablation["name"], v["name"], v["label"], v["settings"], v["model"], v["loss"], train_set]
+        for v in ablation["variants"]
+        for train_set in ablation["train_sets"]
+    ]
+    return pd.DataFrame(rows, columns=ABLATION_KEYS)
+
+
+def ablation_scores(scores: pd.DataFrame, ablation: dict) -> pd.DataFrame:
+    """The intra-dataset score rows (test_set == train_set, any loss role) of the runs ``ablation`` uses."""
+    runs = ablation_cells(ablation)[RUN_KEYS].drop_duplicates()
+    intra = scores[scores["train_set"] == scores["test_set"]]
+    return intra.merge(runs, on=RUN_KEYS, how="inner").reset_index(drop=True)
+
+
+def ablation_table(scores: pd.DataFrame, ablation: dict) -> pd.DataFrame:
+    """One row per (variant, train_set) of ``ablation`` (order of :func:`ablation_cells`) with the
+    ``<metric>_<stat>`` statistics over splits of its intra-dataset run. Variants sharing a run get the same
+    numbers. Assumes each run has a single loss role (checked by the caller)."""
+    cells = ablation_cells(ablation)
+    used = ablation_scores(scores, ablation)
+    if used.empty:
+        return cells
+    wide = _wide(summarise(used), RUN_KEYS)
+    return cells.merge(wide, on=RUN_KEYS, how="left", validate="many_to_one")

@@ -189,7 +189,7 @@ def fit(
     device = select_device(run_config.get("device", "auto"), deterministic=settings.deterministic)
     seed_everything(run_config["seed"])
     model = build_model(run_config["arch"], **run_config["model_options"]).to(device)
-    loss_fn = build_loss(run_config["loss"], n_train=len(train), **run_config["loss_options"]).to(device)
+    loss_fn = build_loss(run_config["loss_type"], n_train=len(train), **run_config["loss_options"]).to(device)
     optimizer = build_optimizer(model, settings)
     scheduler = build_scheduler(optimizer, settings)
     scaler = torch.amp.GradScaler("cuda", enabled=settings.amp and device.type == "cuda")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,8 @@ import pytest
 
 from gmc.reporting import render_report
 from gmc.reporting.latex import escape_latex
+from gmc.reporting.scores import validate_scores
+from tests.reporting.helpers import compile_tables, needs_pdflatex
 
 MODELS = {
     "monet": {"title": "MoNet", "arch": "monet", "native_loss": "mse", "reported_as": "GMC-IQA"},
@@ -212,7 +212,10 @@ def test_best_value_bold(report: Path):
     [
         (lambda f: f.drop(columns="metric"), "missing column(s) metric"),
         (lambda f: f.assign(metric=f.metric.where(f.index != 3, "MAE")), "unknown metric(s) 'MAE'"),
-        (lambda f: f.assign(value=f.value.where(f.index != 5, np.nan)), "NaN"),
+        (
+            lambda f: f.assign(value=f.value.where(f.index != 3, np.nan)),
+            "empty/NaN value(s) in column 'value'",
+        ),
         (lambda f: f.assign(loss_role=f.loss_role.where(f.index != 0, "other")), "unknown loss_role"),
         (lambda f: f.iloc[:0], "no rows"),
         (lambda f: pd.concat([f, f.iloc[:1]]), "repeat"),
@@ -257,19 +260,156 @@ def test_no_cross_no_gcc(tmp_path: Path):
     assert (out / "figures" / "gcc_vs_native.png").is_file()
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
+@needs_pdflatex
 def test_tables_compile(report: Path, tmp_path: Path):
-    doc = tmp_path / "doc.tex"
-    inputs = "\n".join(f"\\input{{{report / 'tables' / t}.tex}}" for t in ("intra", "cross", "gcc_vs_native"))
-    doc.write_text(
-        "\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{booktabs}\n"
-        f"\\begin{{document}}\n{inputs}\n\\end{{document}}\n"
+    tables = [report / "tables" / f"{t}.tex" for t in ("intra", "cross", "gcc_vs_native")]
+    result = compile_tables(tables, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+# --- undefined correlations (constant predictions give NaN SROCC/PLCC/KROCC)
+
+CORRELATIONS = ("SROCC", "PLCC", "KROCC")
+
+
+def nan_scores() -> pd.DataFrame:
+    """make_scores with undefined correlations: split 1 of (monet, native, demo_a intra) and every split of
+    (cnn_iqa, gcc, demo_b intra)."""
+    f = make_scores()
+    intra = (f.train_set == f.test_set) & f.metric.isin(CORRELATIONS)
+    one = (
+        intra & (f.model == "monet") & (f.loss_role == "native") & (f.train_set == "demo_a") & (f.split == 1)
     )
-    result = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    every = intra & (f.model == "cnn_iqa") & (f.loss_role == "gcc") & (f.train_set == "demo_b")
+    return f.assign(value=f.value.mask(one | every))
+
+
+@pytest.fixture(scope="module")
+def nan_report(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("nan")
+    reported = tmp / "reported.csv"
+    reported.write_text(
+        "method,paper,protocol,train_set,test_set,srocc,plcc,source_url,note\n"
+        "GMC-IQA,Paper 2024,intra,KonIQ,KonIQ,0.9,0.91,https://example.org,\n"
     )
+    return render(tmp, frame=nan_scores(), reported=reported)
+
+
+def test_undefined_correlations_render(nan_report: Path):
+    assert (nan_report / "index.html").is_file()
+    scores = nan_scores()
+    intra = scores[scores.train_set == scores.test_set]
+    table = pd.read_csv(nan_report / "tables" / "intra.csv").set_index(["model", "loss", "dataset"])
+    for (model, loss, ds, metric), part in intra.groupby(["model", "loss", "train_set", "metric"]):
+        row, m = table.loc[(model, loss, ds)], metric.lower()
+        values = part["value"].to_numpy()
+        defined = int(np.isfinite(values).sum())
+        assert row[f"{m}_n"] == defined and row[f"{m}_n_undefined"] == len(values) - defined
+        if defined:
+            assert row[f"{m}_median"] == pytest.approx(np.nanmedian(values), rel=1e-12)
+            assert row[f"{m}_std"] == pytest.approx(np.nanstd(values, ddof=1), rel=1e-12)
+        else:
+            assert np.isnan(row[f"{m}_median"]) and np.isnan(row[f"{m}_std"])
+    assert table.loc[("monet", "mse", "demo_a"), ["srocc_n", "srocc_n_undefined"]].tolist() == [2, 1]
+    assert table.loc[("cnn_iqa", "gcc", "demo_b"), ["plcc_n", "plcc_n_undefined"]].tolist() == [0, 3]
+    assert table.loc[("cnn_iqa", "gcc", "demo_b"), ["rmse_n", "rmse_n_undefined"]].tolist() == [3, 0]
+    summary = pd.read_csv(nan_report / "tables" / "summary.csv")
+    assert summary["n_undefined"].sum() == 3 * (1 + 3)
+    reported = pd.read_csv(nan_report / "tables" / "reported.csv").set_index("loss_role")
+    assert reported.loc["native", ["n", "n_undefined"]].tolist() == [2, 1]
+    assert reported.loc["native", "srocc_ours"] == table.loc[("monet", "mse", "demo_a"), "srocc_median"]
+    html = (nan_report / "index.html").read_text().split('id="table-reported"')[1].split("</table>")[0]
+    assert html.count("n=2/3") == 2 and "constant predictions" in html.split("</caption>")[0]
+
+
+def test_undefined_gcc_vs_native(nan_report: Path):
+    table = pd.read_csv(nan_report / "tables" / "gcc_vs_native.csv").set_index(["model", "dataset"])
+    s = nan_scores()
+    s = s[(s.train_set == s.test_set) & (s.metric == "SROCC")]
+    monet = table.loc[("monet", "demo_a")]
+    nat = s[(s.model == "monet") & (s.train_set == "demo_a") & (s.loss_role == "native")].set_index("split")
+    gcc = s[(s.model == "monet") & (s.train_set == "demo_a") & (s.loss_role == "gcc")].set_index("split")
+    assert monet.native_median == pytest.approx(np.nanmedian(nat["value"]), rel=1e-12)
+    assert (monet.n_native, monet.n_native_undefined, monet.n_gcc_undefined, monet.n_paired) == (2, 1, 0, 2)
+    assert monet.gcc_wins == int((gcc["value"] > nat["value"]).sum())  # NaN pairs never win
+    cnn = table.loc[("cnn_iqa", "demo_b")]
+    assert np.isnan(cnn.gcc_median) and np.isnan(cnn.delta) and np.isnan(cnn.median_paired_delta)
+    assert (cnn.n_gcc, cnn.n_gcc_undefined, cnn.n_paired, cnn.gcc_wins) == (0, 3, 0, 0)
+    html = (nan_report / "index.html").read_text()
+    row = re.search(r'<tr data-dataset="demo_b" data-model="cnn_iqa".*?</tr>', html, re.S).group(0)
+    native = re.search(r'data-role="native">(.*?)</td>', row, re.S).group(1)
+    undefined = re.search(r'data-role="gcc">(.*?)</td>', row, re.S).group(1)
+    assert "<strong>" in native and "<strong>" not in undefined  # the defined side is the better one
+    assert undefined.startswith("\u2014") and "\u2021" in undefined and "n=0/3" in undefined
+
+
+def test_undefined_marks_and_note(nan_report: Path, report: Path):
+    html = (nan_report / "index.html").read_text()
+    intra_html = html.split('id="table-intra"')[1].split("</table>")[0]
+    caption = intra_html.split("</caption>")[0]
+    assert "\u2021 8 of the 12 split scores" in caption and "constant predictions" in caption
+    row = re.search(r'<tr data-model="monet" data-loss-role="native".*?</tr>', intra_html, re.S).group(0)
+    cell = re.search(r'data-dataset="demo_a" data-metric="SROCC">(.*?)</td>', row, re.S).group(1)
+    assert 'class="undefined"' in cell and "n=2/3" in cell
+    row = re.search(r'<tr data-model="cnn_iqa" data-loss-role="gcc".*?</tr>', intra_html, re.S).group(0)
+    cell = re.search(r'data-dataset="demo_b" data-metric="SROCC">(.*?)</td>', row, re.S).group(1)
+    assert cell.startswith("\u2014") and "\u2021" in cell and "<strong>" not in cell
+    tex = (nan_report / "tables" / "intra.tex").read_text()
+    caption = tex.split("\\caption{")[1].split("\n")[0]
+    assert "\\textsuperscript{\\ddag} 8 of the 12 split scores" in caption
+    assert "\\textsuperscript{\\ddag}" in tex.split("\\midrule")[1] and "(n=2/3)" in tex
+    assert "---\\textsuperscript{\\ddag}" in tex
+    for name in ("cross", "gcc_vs_native"):  # cross has no undefined split; gcc_vs_native has
+        tex = (nan_report / "tables" / f"{name}.tex").read_text()
+        assert ("constant predictions" in tex) == (name == "gcc_vs_native"), name
+    assert "not plotted" in html.split('id="figure-intra_srocc"')[1].split("</figure>")[0]
+    # no undefined split: no mark, no note
+    html = (report / "index.html").read_text()
+    assert "\u2021" not in html and "constant predictions" not in html
+    assert "ddag" not in (report / "tables" / "intra.tex").read_text()
+
+
+def test_undefined_cells_never_bold(nan_report: Path):
+    intra = pd.read_csv(nan_report / "tables" / "intra.csv")
+    tex = (nan_report / "tables" / "intra.tex").read_text()
+    for ds in ("demo_a", "demo_b"):
+        best = intra.loc[intra.dataset == ds, "srocc_median"].max()  # pandas max skips NaN
+        assert not np.isnan(best) and f"\\textbf{{{best:.3f}}}" in tex
+    assert "\\textbf{---" not in tex and "\\textbf{--}" not in tex
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "message"),
+    [
+        ("RMSE", "", "empty/NaN value(s) in column 'value'"),
+        ("RMSE", "nan", "'nan' (RMSE)"),
+        ("SROCC", "inf", "'inf' (SROCC)"),
+        ("PLCC", "-inf", "'-inf' (PLCC)"),
+        ("KROCC", "abc", "'abc' (KROCC)"),
+    ],
+)
+def test_only_correlations_may_be_nan(tmp_path: Path, metric: str, value: str, message: str):
+    frame = make_scores().astype({"value": object})
+    row = frame.index[frame.metric == metric][2]
+    frame.loc[row, "value"] = value
+    path = write(frame, tmp_path / "bad_scores.csv")
+    with pytest.raises(ValueError, match="bad_scores.csv") as err:
+        render_report(path, tmp_path / "out", datasets=datasets(True), models=MODELS, provenance={})
+    assert message in str(err.value) and f"CSV line(s) {row + 2}" in str(err.value)
+    assert not (tmp_path / "out" / "index.html").exists()
+
+
+@pytest.mark.parametrize("value", ["", "nan", "NaN", np.nan])
+def test_correlation_nan_accepted(value):
+    frame = make_scores().astype({"value": object})
+    frame.loc[[0, 1, 2], "value"] = value  # SROCC, PLCC, KROCC of one split
+    clean = validate_scores(frame, "x.csv")
+    assert clean["value"].isna().sum() == 3 and clean["value"].dtype == float
+
+
+@needs_pdflatex
+def test_tables_with_undefined_marks_compile(nan_report: Path, tmp_path: Path):
+    tables = sorted((nan_report / "tables").glob("*.tex"))
+    assert any("ddag" in t.read_text() for t in tables)
+    result = compile_tables(tables, tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]

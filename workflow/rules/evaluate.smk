@@ -52,3 +52,29 @@ rule aggregate:
         "results/logs/aggregate.log",
     shell:
         "python -m gmc aggregate {input} --out {output} > {log} 2>&1"
+
+
+rule score_ablations:
+    input:
+        ABLATION_PREDICTIONS,
+    output:
+        "results/ablations/scores.csv",
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/score_ablations.log",
+    shell:
+        "python -m gmc score {input} --out {output} > {log} 2>&1"
+
+
+rule aggregate_ablations:
+    input:
+        ABLATION_RUN_JSONS,
+    output:
+        "results/ablations/runs.csv",
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/aggregate_ablations.log",
+    shell:
+        "python -m gmc aggregate {input} --out {output} > {log} 2>&1"

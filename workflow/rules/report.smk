@@ -17,3 +17,23 @@ rule report:
     shell:
         "python -m gmc report --scores {input.scores} --runs {input.runs} --config {params.config:q}"
         " --out-dir reports > {log} 2>&1"
+
+
+# `snakemake --cores all ablations`: the config's ablation grids -> reports/ablations.html and
+# reports/tables/ablation_<name>.tex|csv (not part of the default target: the grids multiply training).
+rule ablation_report:
+    input:
+        unpack(ablation_report_inputs),
+    output:
+        html="reports/ablations.html",
+        tables=expand("reports/tables/ablation_{name}.tex", name=[a.name for a in BENCH.ablations]),
+    params:
+        inputs=lambda w, input: " ".join(f"--{k} {v}" for k, v in input.items()),
+        # key order kept (no sort_keys): the grids and their variants are shown in config order
+        config=json.dumps(config),
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/ablation_report.log",
+    shell:
+        "python -m gmc ablation-report {params.inputs} --config {params.config:q} --out-dir reports > {log} 2>&1"

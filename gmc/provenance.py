@@ -1,4 +1,10 @@
-"""Provenance of a result: code version (git SHA, dirty flag), package versions, platform, device."""
+"""Provenance of a result: code version (git SHA, dirty flag), package versions, platform, CPU model.
+
+The CPU model is recorded because float results on CPU depend on it: the same code, seeds, thread count and
+package versions gave demo SROCCs that differ in the third decimal on an Intel Xeon and an AMD EPYC VM
+(math libraries pick different kernels per instruction set). The GPU name of a CUDA run is in the run
+summary (``gmc.training.engine``).
+"""
 
 from __future__ import annotations
 
@@ -38,10 +44,22 @@ def package_versions() -> dict:
     return out
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``), or "unknown"."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def provenance(cwd: str | Path = ".") -> dict:
     return {
         **git_state(cwd),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "cpu": cpu_model(),
         "packages": package_versions(),
     }

@@ -11,7 +11,7 @@ from gmc.config import config_hash
 
 
 def collect_runs(run_jsons: list[str | Path]) -> pd.DataFrame:
-    """One row per training run: identity, config hash, selected epoch, code version, device."""
+    """One row per training run: identity, config hash, selected epoch, code version, device, CPU model."""
     rows = []
     for path in run_jsons:
         run = json.loads(Path(path).read_text())
@@ -32,6 +32,9 @@ def collect_runs(run_jsons: list[str | Path]) -> pd.DataFrame:
                 "n_train": summary["n_train"],
                 "n_val": summary["n_val"],
                 "device": summary["device"],
+                # absent from runs made before these fields were recorded
+                "device_name": summary.get("device_name", "not recorded"),
+                "cpu": prov.get("cpu", "not recorded"),
                 "threads": run.get("threads"),
                 "git_sha": prov["git_sha"],
                 "git_dirty": prov["git_dirty"],
@@ -72,6 +75,8 @@ def _run_provenance(config: dict, runs_csv: Path | None) -> dict:
                 "run_git_shas": sorted(runs["git_sha"].astype(str).unique().tolist()),
                 "selection": sorted(runs["selection"].unique().tolist()),
                 "devices": sorted(runs["device"].unique().tolist()),
+                "device_names": sorted(runs["device_name"].astype(str).unique().tolist()),
+                "cpus": sorted(runs["cpu"].astype(str).unique().tolist()),
             }
         )
     return prov

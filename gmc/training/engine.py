@@ -284,6 +284,7 @@ def fit(
         "selection": settings.selection,
         "epochs": settings.epochs,
         "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "n_train": len(train),
         "n_val": len(val),
     }

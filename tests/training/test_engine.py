@@ -27,6 +27,7 @@ def test_fit_writes_outputs_and_selects_on_validation(tmp_path, image_sets):
     assert all(not any(k.startswith("test_") for k in r) for r in log), "test data must not be touched"
     best = max(log, key=lambda r: r["val_SROCC"])
     assert summary["best_epoch"] == best["epoch"]
+    assert summary["device"] == "cpu" and summary["device_name"] == "cpu"
     state = load_checkpoint(run / "model.pt")
     assert state["epoch"] == best["epoch"] and state["selection"]["protocol"] == "val"
 

@@ -1,9 +1,9 @@
 """Provenance of a result: code version (git SHA, dirty flag), package versions, platform, CPU model.
 
-The CPU model is recorded because float results on CPU depend on it: the same code, seeds, thread count and
-package versions gave demo SROCCs that differ in the third decimal on an Intel Xeon and an AMD EPYC VM
-(math libraries pick different kernels per instruction set). The GPU name of a CUDA run is in the run
-summary (``gmc.training.engine``).
+The CPU model is recorded because float results on CPU can depend on it (math libraries pick kernels per
+instruction set): the same code, seeds, thread count and torch gave demo SROCCs that differ in the third
+decimal on an Intel Xeon and an AMD EPYC VM (README, "Reproducibility"). The GPU name of a CUDA run
+is in the run summary (``gmc.training.engine``).
 """
 
 from __future__ import annotations

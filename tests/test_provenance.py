@@ -1,5 +1,6 @@
 """Provenance records what a result depends on: code version, packages, platform and CPU model."""
 
+import json
 import re
 from pathlib import Path
 
@@ -24,8 +25,6 @@ def test_outside_a_git_checkout_the_code_version_is_unknown(tmp_path):
 
 
 def _run_json(path: Path, summary_extra: dict, prov_extra: dict) -> Path:
-    import json
-
     run = {
         "run_config": {
             "model": "m",

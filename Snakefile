@@ -2,20 +2,28 @@
 #   snakemake --cores all                                   the synthetic CPU demo (config/config.yaml)
 #   snakemake --cores all --configfile config/paper.yaml    the GMC-IQA reproduction on real datasets
 #   snakemake --cores all ablations                         the config's ablation grids (+ their report)
-# Rules are thin: each calls one `python -m gmc <command>`; the logic lives in the gmc package.
-from snakemake.utils import min_version, validate
+# Rules are thin: each calls one `python -m gmc <command>`; the logic lives in the gmc package. Parsing
+# this file imports no torch, timm or pyiqa (tests/test_light_imports.py): `snakemake -n` stays fast.
+from snakemake.utils import min_version
+
+from gmc.config import Benchmark, read_yaml
 
 min_version("9.0")
 
+DEFAULT_CONFIG = "config/config.yaml"
 
 # config/config.yaml (the demo) is the default; a --configfile given on the command line replaces it
 # instead of being merged into it, so no demo dataset or model leaks into another benchmark.
 if not workflow.overwrite_configfiles:
+    read_yaml(DEFAULT_CONFIG)  # a YAML syntax error names its line and column
 
-    configfile: "config/config.yaml"
+    configfile: DEFAULT_CONFIG
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+# Everything that can be checked before a job runs is checked here (schema, references, registries):
+# a mistake stops `snakemake -n` with the key, the file and line, and the fix.
+BENCH = Benchmark.from_dict(config, sources=workflow.overwrite_configfiles or [DEFAULT_CONFIG])
+config.update(BENCH.config)  # with the schema's defaults filled in
 
 
 include: "workflow/rules/common.smk"

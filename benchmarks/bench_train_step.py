@@ -33,15 +33,22 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--input-size", type=int, help="override the model's input size (MoNet: also its option)")
+    ap.add_argument("--feature-size", type=int, help="override MoNet's feature_size S")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     with open(args.config) as fh:
         bench = Benchmark.from_dict(yaml.safe_load(fh))
     settings: TrainSettings = bench.train_settings(args.model)
-    size, bs = bench.input_size(args.model), settings.batch_size
+    size, bs = args.input_size or bench.input_size(args.model), settings.batch_size
     entry = bench.raw["models"][args.model]
+    options = dict(entry.get("options", {}))
+    if args.input_size and "input_size" in options:
+        options["input_size"] = args.input_size
+    if args.feature_size:
+        options["feature_size"] = args.feature_size
     torch.manual_seed(0)
-    model = build_model(entry["arch"], **entry.get("options", {}))
+    model = build_model(entry["arch"], **options)
     n = bs * args.steps
     data = ImageSet(
         images=torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8),

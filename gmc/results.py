@@ -10,6 +10,12 @@ import pandas as pd
 from gmc.config import config_hash
 
 
+def run_precision(run_config: dict, summary: dict) -> str:
+    """``amp-float16`` for a run trained with AMP on CUDA (the engine's autocast), else ``float32``."""
+    amp = run_config.get("train", {}).get("amp", False)
+    return "amp-float16" if amp and str(summary["device"]).startswith("cuda") else "float32"
+
+
 def collect_runs(run_jsons: list[str | Path]) -> pd.DataFrame:
     """One row per training run: identity, config hash, selected epoch, code version, device, CPU model."""
     rows = []
@@ -32,6 +38,7 @@ def collect_runs(run_jsons: list[str | Path]) -> pd.DataFrame:
                 "n_train": summary["n_train"],
                 "n_val": summary["n_val"],
                 "device": summary["device"],
+                "precision": run_precision(cfg, summary),
                 # absent from runs made before these fields were recorded
                 "device_name": summary.get("device_name", "not recorded"),
                 "cpu": prov.get("cpu", "not recorded"),
@@ -75,6 +82,9 @@ def _run_provenance(config: dict, runs_csv: Path | None) -> dict:
                 "run_git_shas": sorted(runs["git_sha"].astype(str).unique().tolist()),
                 "selection": sorted(runs["selection"].unique().tolist()),
                 "devices": sorted(runs["device"].unique().tolist()),
+                "precisions": sorted(runs["precision"].astype(str).unique().tolist())
+                if "precision" in runs
+                else ["not recorded"],
                 "device_names": sorted(runs["device_name"].astype(str).unique().tolist()),
                 "cpus": sorted(runs["cpu"].astype(str).unique().tolist()),
             }

@@ -8,8 +8,8 @@ import copy
 import pytest
 import yaml
 
-from gmc.ablations import merge_options
 from gmc.config import Benchmark, ConfigError
+from gmc.config.ablations import merge_options
 from gmc.losses import build_loss
 from tests.conftest import REPO
 

@@ -61,3 +61,21 @@ def test_run_table_carries_device_name_and_cpu_and_marks_older_runs(tmp_path):
     rows = collect_runs([new, old]).set_index("run_dir")
     assert rows.loc[new.parent.as_posix(), ["device_name", "cpu"]].tolist() == ["cpu", "Some CPU"]
     assert rows.loc[old.parent.as_posix(), ["device_name", "cpu"]].tolist() == ["not recorded"] * 2
+
+
+def test_run_table_records_precision_amp_only_on_cuda(tmp_path):
+    from gmc.results import collect_runs
+
+    cuda_amp = _run_json(tmp_path / "a", {"device": "cuda"}, {})
+    cpu_amp = _run_json(tmp_path / "b", {}, {})
+    for path in (cuda_amp, cpu_amp):  # both configured with AMP on
+        run = json.loads(path.read_text())
+        run["run_config"]["train"] = {"amp": True}
+        path.write_text(json.dumps(run))
+    fp32 = _run_json(tmp_path / "c", {"device": "cuda"}, {})
+    rows = collect_runs([cuda_amp, cpu_amp, fp32]).set_index("run_dir")["precision"]
+    assert rows.to_dict() == {
+        cuda_amp.parent.as_posix(): "amp-float16",  # autocast runs on CUDA only
+        cpu_amp.parent.as_posix(): "float32",
+        fp32.parent.as_posix(): "float32",
+    }

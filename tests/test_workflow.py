@@ -1,88 +1,151 @@
-"""The workflow end to end on config/ci.yaml (tiny, synthetic, CPU), in a copy of the repository."""
+"""The workflow end to end, run once per test session, in a copy of the repository: config/ci.yaml (tiny,
+synthetic, CPU) plus a real-dataset chain - a LIVEC archive in its official layout, given as a local
+``source`` and used as a cross-dataset test set (fetch -> extract -> manifest -> cache -> split ->
+predict -> score -> report) - with the default target and the ablation grids in one invocation.
+
+The later tests reuse that run: the dry run has nothing to do, and forcing one train -> predict chain
+to run again gives a byte-identical scores.csv (CPU determinism across processes)."""
 
 from __future__ import annotations
 
-import shutil
+import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from tests.conftest import copy_workflow, run_snakemake
+from tests.data.layouts import build_livec, make_zip
 
 pytestmark = pytest.mark.workflow
 
+CONFIGS = ["config/ci.yaml", "local_livec.yaml"]
+MAIN_RUNS = {("monet_tiny", "mse"), ("monet_tiny", "gcc"), ("cnniqa", "l1"), ("cnniqa", "gcc")}
+TEST_SETS = ["demo_scenes", "demo_textures", "livec"]
+FORCED = "results/runs/monet_tiny/gcc/demo_scenes/split0/model.pt"
+
 
 def _snakemake(workdir: Path, *args: str):
-    return run_snakemake(workdir, "config/ci.yaml", *args)
+    return run_snakemake(workdir, CONFIGS, *args)
+
+
+def _job_counts(stdout: str) -> dict[str, int]:
+    """Snakemake's "Job stats" table (printed before the jobs run): rule -> number of jobs."""
+    table = stdout.split("Job stats:", 1)[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    work = copy_workflow(tmp_path_factory.mktemp("workflow"))
-    result = _snakemake(work)
+def workflow_run(tmp_path_factory) -> tuple[Path, dict, subprocess.CompletedProcess]:
+    base = tmp_path_factory.mktemp("workflow")
+    src, livec = build_livec(base / "src", n=12)
+    archive = make_zip(src, base / "ChallengeDB_release.zip", arcroot="ChallengeDB_release")
+    work = copy_workflow(base / "work")
+    local = {
+        "datasets": {"livec": {"type": "livec", "source": str(archive), "expected_count": 12}},
+        "benchmark": {"test_sets": TEST_SETS},
+    }
+    (work / "local_livec.yaml").write_text(yaml.safe_dump(local))
+    result = _snakemake(work, "all", "ablations")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    return work
+    return work, livec, result
 
 
-def test_report_has_a_row_for_every_model_loss_dataset(workdir):
-    scores = pd.read_csv(workdir / "results" / "scores.csv")
-    assert set(scores.columns) >= {
-        "model",
-        "loss",
-        "loss_role",
-        "train_set",
-        "test_set",
-        "split",
-        "metric",
-        "value",
-    }
+def test_report_has_a_row_for_every_model_loss_dataset(workflow_run):
+    work, _, _ = workflow_run
+    scores = pd.read_csv(work / "results" / "scores.csv")
+    assert set(scores.columns) >= {"model", "loss", "loss_role", "train_set", "test_set", "split", "metric"}
     combos = set(scores[["model", "loss", "train_set"]].itertuples(index=False, name=None))
-    assert combos == {
-        (m, loss, "demo_scenes")
-        for m, loss in [("monet_tiny", "mse"), ("monet_tiny", "gcc"), ("cnniqa", "l1"), ("cnniqa", "gcc")]
-    }
-    assert set(scores["test_set"]) == {"demo_scenes", "demo_textures"}
+    assert combos == {(m, loss, "demo_scenes") for m, loss in MAIN_RUNS}
+    assert set(scores["test_set"]) == set(TEST_SETS)
     assert set(scores["split"]) == {0, 1}
-    html = (workdir / "reports" / "index.html").read_text()
+    assert len(scores) == len(MAIN_RUNS) * 2 * 3 * 4  # runs x splits x test sets x metrics
+    html = (work / "reports" / "index.html").read_text()
     assert "SYNTHETIC" in html.upper()
-    intra = (workdir / "reports" / "tables" / "intra.tex").read_text()
+    intra = (work / "reports" / "tables" / "intra.tex").read_text()
     for model in ("monet", "cnniqa"):
         assert model.lower() in intra.lower()
 
 
-def test_second_run_has_nothing_to_do(workdir):
-    result = _snakemake(workdir, "--dry-run")
-    assert result.returncode == 0
-    assert "Nothing to be done" in result.stdout + result.stderr
+def test_one_predict_job_per_run_writes_every_test_set(workflow_run):
+    work, _, result = workflow_run
+    counts = _job_counts(result.stdout + result.stderr)
+    # 8 main runs + 2 new ablation variants (the third variant is the main monet_tiny/gcc run)
+    assert counts["train"] == 10 and counts["predict"] == 10
+    for model, loss in MAIN_RUNS:
+        folder = work / "results" / "predictions" / model / loss / "demo_scenes" / "split1"
+        assert sorted(p.name for p in folder.glob("*.csv")) == [
+            "demo_scenes.csv",
+            "demo_textures.csv",
+            "livec.csv",
+        ]
+    intra = pd.read_csv(
+        work / "results" / "predictions" / "cnniqa" / "l1" / "demo_scenes" / "split1" / "demo_scenes.csv"
+    )
+    splits = pd.read_csv(work / "results" / "splits" / "demo_scenes" / "random.csv")
+    test_part = splits[(splits["split"] == 1) & (splits["part"] == "test")]["image"]
+    assert sorted(intra["image"]) == sorted(test_part)  # intra-dataset: the split's test part only
 
 
-def test_ablation_target_trains_only_new_variants_and_renders_the_table(workdir):
-    shared = workdir / "results" / "runs" / "monet_tiny" / "gcc" / "demo_scenes" / "split0" / "model.pt"
-    stamp = shared.stat().st_mtime_ns
-    result = _snakemake(workdir, "ablations")
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    assert shared.stat().st_mtime_ns == stamp  # the "base" variant reused the main run
+def test_local_archive_in_official_layout_reaches_the_report(workflow_run):
+    work, livec, _ = workflow_run
+    manifest = pd.read_csv(work / "results" / "manifests" / "livec.csv")
+    assert sorted(manifest["image"]) == sorted(livec["images"])  # t1..t7 training images dropped
+    lock = json.loads((work / "resources" / "datasets" / "lock.json").read_text())
+    assert "livec/ChallengeDB_release.zip" in lock["archives"]
+    scores = pd.read_csv(work / "results" / "scores.csv")
+    assert set(scores.loc[scores["test_set"] == "livec", "n_images"]) == {12}
+    assert (work / "results" / "splits" / "livec" / "random.csv").is_file()
+
+
+def test_ablation_grid_trains_only_new_variants_and_renders_the_table(workflow_run):
+    work, _, _ = workflow_run
     for new in ("monet_tiny/gcc-tiny-batch_only", "monet_tiny-tiny-M1/gcc"):
-        assert (workdir / "results" / "runs" / new / "demo_scenes" / "split0" / "model.pt").exists()
-    scores = pd.read_csv(workdir / "results" / "ablations" / "scores.csv")
+        assert (work / "results" / "runs" / new / "demo_scenes" / "split0" / "model.pt").exists()
+    scores = pd.read_csv(work / "results" / "ablations" / "scores.csv")
     assert set(zip(scores["model"], scores["loss"], strict=True)) == {
         ("monet_tiny", "gcc-tiny-batch_only"),
         ("monet_tiny", "gcc"),
         ("monet_tiny-tiny-M1", "gcc"),
     }
     assert set(scores["test_set"]) == {"demo_scenes"} and set(scores["split"]) == {0}
-    table = pd.read_csv(workdir / "reports" / "tables" / "ablation_tiny.csv")
+    table = pd.read_csv(work / "reports" / "tables" / "ablation_tiny.csv")
     assert list(table["variant"]) == ["batch_only", "base", "M1"]
-    assert "CI ablation" in (workdir / "reports" / "ablations.html").read_text()
-    assert (workdir / "reports" / "tables" / "ablation_tiny.tex").exists()
-    again = _snakemake(workdir, "ablations", "--dry-run")
-    assert "Nothing to be done" in again.stdout + again.stderr
+    assert "CI ablation" in (work / "reports" / "ablations.html").read_text()
+    assert (work / "reports" / "tables" / "ablation_tiny.tex").exists()
 
 
-def test_scores_are_identical_after_deleting_results(workdir):
-    before = (workdir / "results" / "scores.csv").read_bytes()
-    shutil.rmtree(workdir / "results")
-    result = _snakemake(workdir)
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert (workdir / "results" / "scores.csv").read_bytes() == before
+def test_second_run_has_nothing_to_do(workflow_run):
+    work, _, _ = workflow_run
+    result = _snakemake(work, "all", "ablations", "--dry-run")
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_workflow_lints_clean(workflow_run):
+    work, _, _ = workflow_run
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint", "--configfile", *CONFIGS],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_forced_rerun_of_a_train_predict_chain_gives_identical_scores(workflow_run):
+    """Runs last in this module: it rewrites one run and everything downstream of it."""
+    work, _, _ = workflow_run
+    scores = work / "results" / "scores.csv"
+    before, stamp = scores.read_bytes(), (work / FORCED).stat().st_mtime_ns
+    result = _snakemake(work, "--forcerun", FORCED)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    counts = _job_counts(result.stdout + result.stderr)
+    assert counts["train"] == 1 and counts["predict"] == 1
+    assert (work / FORCED).stat().st_mtime_ns != stamp  # the run was really trained again
+    assert scores.read_bytes() == before

@@ -8,6 +8,14 @@ disk space, and only renames the file to ``dest`` once it is complete and its sh
 pinned or recorded. A mismatch raises :class:`ChecksumError` naming the file and both hashes, and the
 bad file is deleted: nothing half-written or corrupt ever sits under the final name.
 
+A host that cannot be reached at all is not retried: a host name that cannot be resolved (DNS failure:
+no network, or a wrong URL) or a network that is unreachable (``ENETUNREACH``/``ENETDOWN``: no network
+connection) ends the attempt at once with :class:`HostUnreachableError`, so a fetch moves on to the next
+mirror (or ends with its clear error) without minutes of backoff. It is recognised by walking the
+exception chain (``socket.gaierror``, urllib3's ``NameResolutionError``, the errno), with the usual
+resolver messages as a fallback. A refused connection or a server error is still retried: the server
+exists and may be restarting.
+
 :class:`HashLock` is the lock file (``resources/datasets/lock.json``): the sha256, size and URL of every
 archive, recorded the first time it is fetched and checked every time after; updated atomically
 (temporary file + rename) under an advisory file lock so parallel fetches do not lose entries.
@@ -15,17 +23,20 @@ archive, recorded the first time it is fetched and checked every time after; upd
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlparse
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +58,14 @@ class HTTPStatusError(DownloadError):
 
 class StalledDownloadError(DownloadError):
     """The server stopped sending data for longer than the read timeout (on every attempt)."""
+
+
+class HostUnreachableError(DownloadError):
+    """The host cannot be reached at all (its name does not resolve, or there is no network): not retried."""
+
+    def __init__(self, message: str, host: str) -> None:
+        super().__init__(message)
+        self.host = host
 
 
 class ChecksumError(DownloadError):
@@ -221,6 +240,74 @@ def _stalled(err: BaseException) -> bool:
     return "timed out" in text or "timeout" in text
 
 
+#: errno values that mean this machine has no usable network (not a problem of one server)
+_NO_NETWORK_ERRNOS = frozenset({errno.ENETUNREACH, errno.ENETDOWN})
+#: resolver messages (glibc, macOS/BSD, Windows, urllib3), for errors that lost their gaierror
+_DNS_MESSAGES = (
+    "name or service not known",
+    "temporary failure in name resolution",
+    "nodename nor servname provided",
+    "no address associated with hostname",
+    "getaddrinfo failed",
+    "failed to resolve",
+)
+
+
+def _causes(err: BaseException):
+    """``err`` and every exception it wraps (``__cause__``, ``__context__``, urllib3's ``reason``, exceptions
+    in ``args``), each once."""
+    seen, todo = set(), [err]
+    while todo:
+        e = todo.pop(0)
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        linked = [e.__cause__, e.__context__, getattr(e, "reason", None), *getattr(e, "args", ())]
+        todo += [x for x in linked if isinstance(x, BaseException)]
+
+
+def _unreachable(err: BaseException) -> tuple[str, BaseException] | None:
+    """``("dns", cause)`` when ``err`` comes from a host name that could not be resolved, ``("network",
+    cause)`` when this machine has no route to any network, else None (a failure worth retrying)."""
+    try:
+        from urllib3.exceptions import NameResolutionError
+    except ImportError:  # pragma: no cover - urllib3 < 2
+        NameResolutionError = socket.gaierror  # noqa: N806
+    chain = list(_causes(err))
+    for e in chain:
+        if isinstance(e, socket.gaierror):
+            return "dns", e
+    for e in chain:
+        if isinstance(e, NameResolutionError):
+            return "dns", e
+        if isinstance(e, OSError) and e.errno in _NO_NETWORK_ERRNOS:
+            return "network", e
+    text = " ".join(str(e) for e in chain).lower()
+    if any(m in text for m in _DNS_MESSAGES):
+        return "dns", err
+    if "network is unreachable" in text:
+        return "network", err
+    return None
+
+
+def _unreachable_error(
+    url: str, err: BaseException, why: str, cause: BaseException, kept: str
+) -> HostUnreachableError:
+    # urllib3 names the host it failed to resolve (a proxy's, when one is set); else the URL's host
+    named = [h for e in _causes(err) if isinstance(h := getattr(e, "_host", None), str)]
+    host = named[0] if named else urlparse(url).hostname or url
+    if why == "dns":
+        what = f"the host name {host!r} could not be resolved (no network, or a wrong URL)"
+    else:
+        what = f"the network is unreachable (this machine has no network connection) to reach {host!r}"
+    return HostUnreachableError(
+        f"download of {url} failed: {what}: {cause}; not retried{kept}. Check the network and the URL, or "
+        "set datasets.<key>.source to a reachable mirror or a local copy",
+        host,
+    )
+
+
 def download(
     url: str,
     dest: str | Path,
@@ -344,8 +431,11 @@ def download(
             except (_Retry, requests.RequestException, OSError) as err:
                 last_error = err
                 attempt += 1
+                kept = f"; the partial file {part} is kept for a later resume" if part.exists() else ""
+                unreachable = _unreachable(err)
+                if unreachable:
+                    raise _unreachable_error(url, err, *unreachable, kept) from err
                 if attempt > retries:
-                    kept = f"; the partial file {part} is kept for a later resume" if part.exists() else ""
                     if _stalled(err):
                         raise StalledDownloadError(
                             f"download of {url} stalled: no data for {timeout[1]:g} s (read timeout), "

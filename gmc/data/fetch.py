@@ -3,7 +3,8 @@
 :func:`fetch_dataset` handles the config entry ``datasets.<key>``:
 
 - no ``source``: the spec's downloads are tried in order (official, then mirrors); a network failure
-  or HTTP error moves on to the next one, a checksum mismatch stops everything. Datasets without a
+  or HTTP error moves on to the next one (a host that cannot be resolved or reached at all is given up
+  at once, without retries), a checksum mismatch stops everything. Datasets without a
   scriptable download (BID, SPAQ) look for an archive (or an extracted tree) the user placed in the
   dataset folder, and otherwise fail with the spec's instructions.
 - ``source: https://...`` (or a list of URLs): those archives instead of the defaults; plain label
@@ -37,6 +38,7 @@ from gmc.data.download import (
     ChecksumError,
     DownloadError,
     HashLock,
+    HostUnreachableError,
     check_free_space,
     download,
     verify_file,
@@ -307,7 +309,7 @@ def fetch_dataset(
 
     # 2. the spec's downloads, official first
     if spec.downloads:
-        errors = []
+        errors, offline = [], True
         for option in spec.downloads:
             try:
                 return install(_download_option(spec, option, dest_dir, lock, pinned, **common), cleanup=True)
@@ -317,10 +319,14 @@ def fetch_dataset(
                 # unreachable, or the archive is not usable (not an archive, no dataset inside): next source
                 log.warning("%s: %s source failed: %s", key, option.label, err)
                 errors.append(f"{option.label}: {err}")
+                offline = offline and isinstance(err, HostUnreachableError)
+        fix = f"set datasets.{key}.source to a reachable URL, a local archive or a local folder."
+        if offline:
+            fix = "no source host could be reached (no network?): download the archive elsewhere and " + fix
         raise FetchError(
             f"could not download dataset {key!r} from any source:\n  - "
             + "\n  - ".join(errors)
-            + f"\nSet datasets.{key}.source to a reachable URL, a local archive or a local folder."
+            + f"\n{fix[0].upper()}{fix[1:]}"
         )
 
     # 3. manual download: an archive or an extracted tree placed in the dataset folder

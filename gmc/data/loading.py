@@ -11,6 +11,7 @@ import torch
 
 from gmc.data.cache import load_cache
 from gmc.data.manifest import read_manifest
+from gmc.data.splits import check_splits
 
 PARTS = ("train", "val", "test")
 
@@ -29,7 +30,7 @@ class ImageSet:
 
 
 def read_split(split_csv: str | Path, split: int) -> pd.DataFrame:
-    """Rows ``image, part`` of split ``split`` from a split file (columns image, split, part)."""
+    """Rows ``image, split, part`` of split ``split`` from a split file (columns image, split, part)."""
     table = pd.read_csv(split_csv, dtype={"image": str})
     missing = {"image", "split", "part"} - set(table.columns)
     if missing:
@@ -37,7 +38,22 @@ def read_split(split_csv: str | Path, split: int) -> pd.DataFrame:
     rows = table[table["split"] == split]
     if rows.empty:
         raise ValueError(f"{split_csv} has no split {split}; it has splits {sorted(table['split'].unique())}")
-    return rows[["image", "part"]]
+    return rows[["image", "split", "part"]]
+
+
+def checked_split(split_csv: str | Path, split: int, manifest: pd.DataFrame, manifest_csv) -> pd.DataFrame:
+    """Split ``split`` of ``split_csv``, checked against the manifest: every manifest image in exactly one
+    part, no image the manifest lacks (:func:`gmc.data.splits.check_splits`). A split file that omits
+    images would silently shrink the training or test part; it is an error instead."""
+    rows = read_split(split_csv, split)
+    try:
+        check_splits(rows, manifest, group_by="image")
+    except ValueError as err:
+        raise ValueError(
+            f"{split_csv} does not match {manifest_csv}: {err}; the split file is stale or was edited: "
+            "delete it and rerun (the workflow writes it again from the manifest)"
+        ) from None
+    return rows
 
 
 def load_image_set(
@@ -55,14 +71,8 @@ def load_image_set(
     if part is not None:
         if part not in PARTS:
             raise ValueError(f"part must be one of {PARTS}, got {part!r}")
-        rows = read_split(split_csv, split)
+        rows = checked_split(split_csv, split, manifest, manifest_csv)
         wanted = set(rows.loc[rows["part"] == part, "image"])
-        unknown = wanted - set(manifest["image"])
-        if unknown:
-            raise ValueError(
-                f"{split_csv} lists {len(unknown)} image(s) not in {manifest_csv}, "
-                f"e.g. {sorted(unknown)[:3]}; the split file is stale: delete it and rerun"
-            )
         mask = manifest["image"].isin(wanted).to_numpy()
     index = np.flatnonzero(mask)
     refs = None

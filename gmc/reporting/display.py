@@ -85,6 +85,31 @@ class Table:
         return " ".join(parts)
 
 
+#: training settings that depart from the GMC-IQA authors' protocol in a way readers must see
+PROTOCOL_FLAGS = {
+    "best_on_test": "model selection: best epoch on the test part (the authors' protocol; optimistic)",
+    "amp-float16": "mixed precision (AMP, float16) on CUDA; the authors trained in float32",
+}
+PROTOCOL_PLAIN = {
+    "val": "model selection: best validation SROCC (test data unseen until prediction)",
+    "float32": "precision: float32",
+}
+
+
+def protocol_notes(provenance: dict) -> list[dict]:
+    """The training protocol of the runs behind a report, from the run table's ``selection`` and
+    ``precisions`` (gmc.results): one ``{"text", "flag"}`` per value, flagged where it departs from an
+    honest float32 protocol."""
+    notes = []
+    for key in ("selection", "precisions"):
+        for value in provenance.get(key, []):
+            if value in PROTOCOL_FLAGS:
+                notes.append({"text": PROTOCOL_FLAGS[value], "flag": True})
+            else:
+                notes.append({"text": PROTOCOL_PLAIN.get(value, f"{key}: {value}"), "flag": False})
+    return notes
+
+
 def rounded(value: float | None) -> float | None:
     """The value as displayed; bold marks compare displayed values, so displayed ties are all bold."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

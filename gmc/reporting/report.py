@@ -130,6 +130,7 @@ def render_report(
             "figures": figure_list,
             "inputs": inputs,
             "provenance_json": record_json,
+            "protocol": display.protocol_notes(provenance),
             "n_models": scores["model"].nunique(),
             "n_losses": len(combos),
             "n_datasets": len(used_sets),

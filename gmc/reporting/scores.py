@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gmc.config.settings import REPORTED_LOSS_ROLES as LOSS_ROLES
+
 SCORE_COLUMNS = ("model", "loss", "loss_role", "train_set", "test_set", "split", "metric", "value")
 KEY_COLUMNS = ("model", "loss", "loss_role", "train_set", "test_set", "split", "metric")
 TEXT_COLUMNS = ("model", "loss", "loss_role", "train_set", "test_set", "metric")
 METRICS = ("SROCC", "PLCC", "KROCC", "RMSE")
 CORRELATIONS = ("SROCC", "PLCC", "KROCC")  # undefined (NaN) when a model predicts a constant
-LOSS_ROLES = ("native", "gcc")
 REPORTED_COLUMNS = ("method", "train_set", "test_set", "srocc", "plcc")
 
 

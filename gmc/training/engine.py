@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from gmc.losses import build_loss
 from gmc.metrics import compute_metrics
 from gmc.models import build_model
 from gmc.training.checkpoint import BEST_KEYS, LAST_KEYS, load_checkpoint, save_checkpoint
-from gmc.training.seeding import seed_everything, select_device
+from gmc.training.seeding import record_nondeterministic_ops, seed_everything, select_device
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,10 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
         params, lr=lr, momentum=0.9, weight_decay=weight_decay
     ),
 }
+
+
+# autocast dtype per device type: float16 (with loss scaling) on CUDA; CPU autocast supports bfloat16
+AMP_DTYPES = {"cuda": torch.float16, "cpu": torch.bfloat16}
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -70,10 +75,21 @@ def _to_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:
     return images.to(device, non_blocking=True).float().div_(255.0)
 
 
+def amp_active(device: torch.device, amp: bool) -> bool:
+    """Whether mixed precision runs: with ``amp`` on CUDA only (the setting is ignored on CPU)."""
+    return amp and device.type == "cuda"
+
+
 def _autocast(device: torch.device, amp: bool):
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
+    """Autocast to the device type's mixed-precision dtype (AMP_DTYPES) when AMP is active, else nothing."""
+    if amp_active(device, amp):
+        return torch.autocast(device.type, dtype=AMP_DTYPES[device.type])
     return nullcontext()
+
+
+def make_grad_scaler(device: torch.device, amp: bool) -> torch.amp.GradScaler:
+    """The run's loss scaler: enabled when mixed precision is active, else a no-op with empty state."""
+    return torch.amp.GradScaler(device.type, enabled=amp_active(device, amp))
 
 
 def train_one_epoch(
@@ -163,6 +179,44 @@ def _selection_score(metrics: dict, selection: str) -> float:
     return -math.inf if math.isnan(score) else score
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What stays fixed during one ``fit`` call: the config, its settings and hash, the device and where
+    the run's files go."""
+
+    config: dict
+    settings: TrainSettings
+    config_hash: str
+    device: torch.device
+    run_dir: Path
+
+    @property
+    def last_path(self) -> Path:
+        return self.run_dir / "checkpoints" / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.run_dir / "checkpoints" / "best.pt"
+
+
+@dataclass
+class TrainingState:
+    """What training changes from epoch to epoch, all of it kept in ``last.pt``: the model, loss (e.g. the
+    GCC queue), optimizer, scheduler, AMP loss scaler, the data-order generator, one log record per
+    completed epoch (``history``), the selected epoch so far (``best``) and the names of the ops torch
+    could not run deterministically. The global torch RNGs are saved beside it."""
+
+    model: nn.Module
+    loss_fn: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator
+    history: list[dict] = field(default_factory=list)
+    best: dict = field(default_factory=lambda: {"epoch": None, "score": -math.inf})
+    nondeterministic_ops: set[str] = field(default_factory=set)
+
+
 def fit(
     run_config: dict,
     train: ImageSet,
@@ -177,118 +231,199 @@ def fit(
     (resume state, every epoch) and ``best.pt`` (selected so far); both are gone at the end.
 
     Rerunning with the same ``run_config`` resumes after the last completed epoch (model, optimizer,
-    scheduler, loss queue and every random generator restored), so an interrupted run finishes with
-    the same result as an uninterrupted one. A different config starts afresh.
+    scheduler, AMP loss scale, loss queue and every random generator restored), so an interrupted run
+    finishes with the same result as an uninterrupted one. A different config starts afresh. The ops
+    torch has no deterministic implementation for are listed in ``summary["nondeterministic_ops"]``.
     """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run = _start_run(run_config, Path(run_dir), test)
+    state = _new_state(run, n_train=len(train))
+    _resume(state, run)
+    targets = training_targets(train, run.settings.label_scaling)
+    with record_nondeterministic_ops(state.nondeterministic_ops):
+        for epoch in range(len(state.history), run.settings.epochs):
+            record = _train_epoch(state, run, epoch, train, targets)
+            selected_on = _evaluate_epoch(state, run, record, val, test)
+            _select(state, run, epoch, record, selected_on)
+            state.history.append(record)
+            _save(state, run, epoch)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, record)
+    return _finish(state, run, n_train=len(train), n_val=len(val))
+
+
+def _start_run(run_config: dict, run_dir: Path, test: ImageSet | None) -> _Run:
+    """Check the settings, create ``run_dir`` and select the device (with its determinism flags)."""
     settings = TrainSettings.from_dict(run_config["train"])
     if settings.selection == "best_on_test" and test is None:
         raise ValueError("selection 'best_on_test' needs the test part; pass test=...")
-    chash = config_hash(run_config)
+    run_dir.mkdir(parents=True, exist_ok=True)
     device = select_device(run_config.get("device", "auto"), deterministic=settings.deterministic)
-    seed_everything(run_config["seed"])
-    model = build_model(run_config["arch"], **run_config["model_options"]).to(device)
-    loss_fn = build_loss(run_config["loss_type"], n_train=len(train), **run_config["loss_options"]).to(device)
-    optimizer = build_optimizer(model, settings)
-    scheduler = build_scheduler(optimizer, settings)
-    scaler = torch.amp.GradScaler("cuda", enabled=settings.amp and device.type == "cuda")
-    generator = torch.Generator().manual_seed(run_config["seed"])
-    targets = training_targets(train, settings.label_scaling)
-    history: list[dict] = []
-    best = {"epoch": None, "score": -math.inf}
-    last_path, best_path = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "best.pt"
+    return _Run(run_config, settings, config_hash(run_config), device, run_dir)
 
-    if last_path.exists():
-        state = load_checkpoint(last_path, map_location=device)
-        if state["config_hash"] == chash:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            loss_fn.load_state_dict(state["loss"])
-            torch.set_rng_state(state["rng"]["torch"])
-            generator.set_state(state["rng"]["data"])
-            if device.type == "cuda" and state["rng"].get("cuda") is not None:
-                torch.cuda.set_rng_state(state["rng"]["cuda"])
-            history, best = state["history"], state["best"]
-            log.info("resuming %s after epoch %d", run_dir, state["epoch"])
-        else:
-            log.warning("%s belongs to another configuration; starting afresh", last_path)
 
-    for epoch in range(len(history), settings.epochs):
-        try:
-            record = train_one_epoch(
-                model, loss_fn, optimizer, train, targets, settings, generator, device, scaler, epoch
-            )
-        except NonFiniteLossError as err:
-            raise NonFiniteLossError(
-                f"{err} in {run_dir}; the last good state is {last_path} "
-                f"(epoch {len(history) - 1}); lower the learning rate or check the labels"
-            ) from None
-        record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **record}
-        scheduler.step()
-        val_metrics = evaluate(model, val, device, settings.eval_batch_size, settings.amp)
-        record.update({f"val_{k}": v for k, v in val_metrics.items()})
-        selected_on = val_metrics
-        if settings.selection == "best_on_test":
-            test_metrics = evaluate(model, test, device, settings.eval_batch_size, settings.amp)
-            record.update({f"test_{k}": v for k, v in test_metrics.items()})
-            selected_on = test_metrics
-        score = _selection_score(selected_on, settings.selection)
-        if best["epoch"] is None or score > best["score"]:
-            best = {"epoch": epoch, "score": score}
-            save_checkpoint(
-                best_path,
-                {
-                    "run_config": run_config,
-                    "config_hash": chash,
-                    "epoch": epoch,
-                    "selection": {"protocol": settings.selection, "score": score, "metrics": selected_on},
-                    "model": model.state_dict(),
-                },
-                BEST_KEYS - {"format"},
-            )
-        record["selected"] = best["epoch"] == epoch
-        history.append(record)
-        save_checkpoint(
-            last_path,
-            {
-                "run_config": run_config,
-                "config_hash": chash,
-                "epoch": epoch,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "loss": loss_fn.state_dict(),
-                "rng": {
-                    "torch": torch.get_rng_state(),
-                    "data": generator.get_state(),
-                    "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None,
-                },
-                "history": history,
-                "best": best,
-            },
-            LAST_KEYS - {"format"},
+def _new_state(run: _Run, n_train: int) -> TrainingState:
+    """Seed every generator from the run's seed, then build the model, loss, optimizer, scheduler and
+    scaler in that fixed order (the order decides which random numbers each one draws)."""
+    seed_everything(run.config["seed"])
+    model = build_model(run.config["arch"], **run.config["model_options"]).to(run.device)
+    loss_fn = build_loss(run.config["loss_type"], n_train=n_train, **run.config["loss_options"]).to(
+        run.device
+    )
+    optimizer = build_optimizer(model, run.settings)
+    return TrainingState(
+        model=model,
+        loss_fn=loss_fn,
+        optimizer=optimizer,
+        scheduler=build_scheduler(optimizer, run.settings),
+        scaler=make_grad_scaler(run.device, run.settings.amp),
+        generator=torch.Generator().manual_seed(run.config["seed"]),
+    )
+
+
+def _resume(state: TrainingState, run: _Run) -> None:
+    """Continue after the last completed epoch when ``last.pt`` exists: restore every part of ``state``
+    and the global torch RNGs from it. Start afresh (leaving ``state`` as built, with a warning) when the
+    file belongs to another config, or when this run scales its loss (AMP) but the file holds no scaler
+    state (written before the scaler was saved, or by a run without AMP)."""
+    if not run.last_path.exists():
+        return
+    saved = load_checkpoint(run.last_path, map_location=run.device)
+    if saved["config_hash"] != run.config_hash:
+        log.warning("%s belongs to another configuration; starting afresh", run.last_path)
+        return
+    if state.scaler.is_enabled() and not saved.get("scaler"):
+        log.warning("%s holds no AMP loss-scaler state; starting afresh", run.last_path)
+        return
+    state.model.load_state_dict(saved["model"])
+    state.optimizer.load_state_dict(saved["optimizer"])
+    state.scheduler.load_state_dict(saved["scheduler"])
+    state.loss_fn.load_state_dict(saved["loss"])
+    state.scaler.load_state_dict(saved.get("scaler", {}))
+    torch.set_rng_state(saved["rng"]["torch"])
+    state.generator.set_state(saved["rng"]["data"])
+    if run.device.type == "cuda" and saved["rng"].get("cuda") is not None:
+        torch.cuda.set_rng_state(saved["rng"]["cuda"])
+    state.history, state.best = saved["history"], saved["best"]
+    state.nondeterministic_ops.update(saved.get("nondeterministic_ops", []))
+    log.info("resuming %s after epoch %d", run.run_dir, saved["epoch"])
+
+
+def _train_epoch(state: TrainingState, run: _Run, epoch: int, train: ImageSet, targets: torch.Tensor) -> dict:
+    """Train one epoch and step the scheduler; return the epoch's log record (epoch, the learning rate it
+    trained with, loss, throughput). A non-finite loss stops the run with a message that names the last
+    completed epoch and its ``last.pt``, or says that no checkpoint exists yet."""
+    try:
+        stats = train_one_epoch(
+            state.model,
+            state.loss_fn,
+            state.optimizer,
+            train,
+            targets,
+            run.settings,
+            state.generator,
+            run.device,
+            state.scaler,
+            epoch,
         )
-        write_text(run_dir / "log.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in history))
-        log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in record.items() if isinstance(v, float)})
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, record)
+    except NonFiniteLossError as err:
+        if state.history:
+            where = f"the last good state is {run.last_path} (epoch {len(state.history) - 1})"
+        else:
+            where = "no epoch completed, so no checkpoint of this run exists"
+        raise NonFiniteLossError(
+            f"{err} in {run.run_dir}; {where}; lower the learning rate or check the labels"
+        ) from None
+    record = {"epoch": epoch, "lr": state.optimizer.param_groups[0]["lr"], **stats}
+    state.scheduler.step()
+    return record
 
-    # the selected model becomes the run's output; the resume state is no longer needed
-    os.replace(best_path, run_dir / "model.pt")
-    last_path.unlink(missing_ok=True)
+
+def _evaluate_epoch(
+    state: TrainingState, run: _Run, record: dict, val: ImageSet, test: ImageSet | None
+) -> dict:
+    """Add the validation metrics (``val_*``) to ``record``, and the test metrics (``test_*``) under
+    ``best_on_test``; return the metrics the epoch is selected on."""
+    settings = run.settings
+    val_metrics = evaluate(state.model, val, run.device, settings.eval_batch_size, settings.amp)
+    record.update({f"val_{k}": v for k, v in val_metrics.items()})
+    if settings.selection != "best_on_test":
+        return val_metrics
+    test_metrics = evaluate(state.model, test, run.device, settings.eval_batch_size, settings.amp)
+    record.update({f"test_{k}": v for k, v in test_metrics.items()})
+    return test_metrics
+
+
+def _select(state: TrainingState, run: _Run, epoch: int, record: dict, selected_on: dict) -> None:
+    """When this epoch scores better than the best so far (or is the first), make it the best and write
+    ``best.pt``; mark ``record["selected"]``."""
+    score = _selection_score(selected_on, run.settings.selection)
+    if state.best["epoch"] is None or score > state.best["score"]:
+        state.best = {"epoch": epoch, "score": score}
+        selection = {"protocol": run.settings.selection, "score": score, "metrics": selected_on}
+        save_checkpoint(
+            run.best_path,
+            {
+                "run_config": run.config,
+                "config_hash": run.config_hash,
+                "epoch": epoch,
+                "selection": selection,
+                "model": state.model.state_dict(),
+            },
+            BEST_KEYS - {"format"},
+        )
+    record["selected"] = state.best["epoch"] == epoch
+
+
+def _save(state: TrainingState, run: _Run, epoch: int) -> None:
+    """After ``epoch``: write ``last.pt`` (the whole ``state`` plus the global torch RNGs), then
+    ``log.jsonl`` (one JSON line per completed epoch), and log the epoch's numbers."""
+    rng = {
+        "torch": torch.get_rng_state(),
+        "data": state.generator.get_state(),
+        "cuda": torch.cuda.get_rng_state() if run.device.type == "cuda" else None,
+    }
+    save_checkpoint(
+        run.last_path,
+        {
+            "run_config": run.config,
+            "config_hash": run.config_hash,
+            "epoch": epoch,
+            "model": state.model.state_dict(),
+            "optimizer": state.optimizer.state_dict(),
+            "scheduler": state.scheduler.state_dict(),
+            "loss": state.loss_fn.state_dict(),
+            "scaler": state.scaler.state_dict(),
+            "rng": rng,
+            "history": state.history,
+            "best": state.best,
+            "nondeterministic_ops": sorted(state.nondeterministic_ops),
+        },
+        LAST_KEYS - {"format"},
+    )
+    lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in state.history)
+    write_text(run.run_dir / "log.jsonl", lines)
+    numbers = {k: round(v, 4) for k, v in state.history[-1].items() if isinstance(v, float)}
+    log.info("epoch %d: %s", epoch, numbers)
+
+
+def _finish(state: TrainingState, run: _Run, n_train: int, n_val: int) -> dict:
+    """Make the selected model the run's output (``best.pt`` -> ``model.pt``), drop the resume state
+    (no longer needed), write ``summary.json`` and return the summary."""
+    os.replace(run.best_path, run.run_dir / "model.pt")
+    run.last_path.unlink(missing_ok=True)
+    device = run.device
     summary = {
-        "config_hash": chash,
-        "best_epoch": best["epoch"],
-        "selection": settings.selection,
-        "epochs": settings.epochs,
+        "config_hash": run.config_hash,
+        "best_epoch": state.best["epoch"],
+        "selection": run.settings.selection,
+        "epochs": run.settings.epochs,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "n_train": len(train),
-        "n_val": len(val),
+        "n_train": n_train,
+        "n_val": n_val,
+        "nondeterministic_ops": sorted(state.nondeterministic_ops),
     }
-    write_json(run_dir / "summary.json", summary)
+    write_json(run.run_dir / "summary.json", summary)
     return summary
 
 

@@ -1,12 +1,25 @@
-"""One function seeds every generator; device selection with the CUDA flags in one place."""
+"""One function seeds every generator; device selection with the determinism flags in one place; the
+ops that torch cannot run deterministically are recorded while training."""
 
 from __future__ import annotations
 
+import logging
 import os
 import random
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
+
+log = logging.getLogger(__name__)
+
+# torch's warn-only alert (torch/_prims_common alert_not_deterministic and ATen's alertNotDeterministic):
+# "<caller> does not have a deterministic implementation, but you set 'torch.use_deterministic_...".
+# The caller may contain spaces ("median CUDA with indices output").
+NONDETERMINISTIC_WARNING = re.compile(r"(?P<op>.+?) does not have a deterministic implementation")
 
 
 def seed_everything(seed: int) -> None:
@@ -17,9 +30,14 @@ def seed_everything(seed: int) -> None:
 
 
 def select_device(preference: str = "auto", *, deterministic: bool = True) -> torch.device:
-    """``auto``: CUDA when available, else CPU. On CUDA, ``deterministic`` turns cudnn.benchmark off
-    and cudnn.deterministic on; otherwise benchmark mode is on (faster, not bit-reproducible).
-    On CPU, deterministic algorithms are always requested."""
+    """``auto``: CUDA when available, else CPU.
+
+    ``deterministic`` requests deterministic algorithms on every device in warn-only mode: an op without
+    a deterministic implementation still runs, and torch warns (see ``record_nondeterministic_ops``).
+    On CUDA it also turns cudnn.benchmark and TF32 off, cudnn.deterministic on, and sets
+    ``CUBLAS_WORKSPACE_CONFIG`` (unless already set) before the first cuBLAS call. ``deterministic=False``
+    turns deterministic algorithms off and, on CUDA, benchmark mode and TF32 on (faster, not
+    bit-reproducible)."""
     if preference == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' requested but CUDA is not available; set device: auto or cpu")
     use_cuda = preference == "cuda" or (preference == "auto" and torch.cuda.is_available())
@@ -30,6 +48,32 @@ def select_device(preference: str = "auto", *, deterministic: bool = True) -> to
         torch.backends.cudnn.allow_tf32 = not deterministic
         if deterministic:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        return torch.device("cuda")
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    return torch.device("cpu")
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.use_deterministic_algorithms(False)
+    return torch.device("cuda" if use_cuda else "cpu")
+
+
+@contextmanager
+def record_nondeterministic_ops(ops: set[str]) -> Iterator[set[str]]:
+    """Inside the block, torch's warn-only determinism warnings are not shown: the op each one names is
+    added to ``ops`` and logged once, when it first enters ``ops``. Every other warning is shown as
+    before. The warning filters and ``warnings.showwarning`` are restored on exit."""
+    with warnings.catch_warnings():
+        # "always": the default filter would show a message only once per code location and process
+        warnings.filterwarnings("always", message=NONDETERMINISTIC_WARNING.pattern)
+        show = warnings.showwarning
+
+        def intercept(message, category, filename, lineno, file=None, line=None):
+            match = NONDETERMINISTIC_WARNING.match(str(message))
+            if match is None:
+                show(message, category, filename, lineno, file, line)
+            elif match["op"] not in ops:
+                ops.add(match["op"])
+                log.warning(
+                    "%s has no deterministic implementation; results may not be bit-reproducible", match["op"]
+                )
+
+        warnings.showwarning = intercept
+        yield ops

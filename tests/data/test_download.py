@@ -13,6 +13,7 @@ from gmc.data import download as dl
 from gmc.data.download import (
     ChecksumError,
     HashLock,
+    HostUnreachableError,
     HTTPStatusError,
     InsufficientSpaceError,
     StalledDownloadError,
@@ -156,6 +157,86 @@ def test_refused_connection_is_a_clear_error(tmp_path):
             backoff=0.01,
             progress=False,
         )
+
+
+class _CountingSession:
+    """A requests session that counts its GET calls, or raises ``error`` on each instead."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        import requests
+
+        self.session, self.error, self.calls = requests.Session(), error, 0
+        self.headers = self.session.headers
+
+    def get(self, *args, **kwargs):
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return self.session.get(*args, **kwargs)
+
+
+def test_unresolvable_host_fails_at_once_naming_the_host(tmp_path):
+    session = _CountingSession()
+    t0 = time.monotonic()
+    with pytest.raises(HostUnreachableError) as err:  # .invalid never resolves (RFC 2606)
+        download(
+            "http://nonexistent.invalid/x.zip",
+            tmp_path / "x.zip",
+            retries=4,
+            backoff=5,
+            progress=False,
+            session=session,
+        )
+    elapsed = time.monotonic() - t0
+    assert elapsed < 4, elapsed  # no backoff (5 s, 10 s, ...) was waited
+    msg = str(err.value)
+    assert "'nonexistent.invalid' could not be resolved" in msg and "no network, or a wrong URL" in msg
+    assert "datasets.<key>.source" in msg and "not retried" in msg
+    assert err.value.host == "nonexistent.invalid" and session.calls == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_no_network_fails_at_once(tmp_path):
+    import errno
+
+    import requests
+
+    cause = OSError(errno.ENETUNREACH, "Network is unreachable")
+    error = requests.ConnectionError("connection failed")
+    error.__cause__ = cause
+    session = _CountingSession(error)
+    with pytest.raises(HostUnreachableError, match="network is unreachable.*'10.0.0.1'"):
+        download(
+            "http://10.0.0.1/x.zip", tmp_path / "x.zip", retries=4, backoff=5, progress=False, session=session
+        )
+    assert session.calls == 1
+
+
+def test_name_resolution_is_recognised_through_the_chain():
+    import socket
+
+    import requests
+
+    def chained(inner: BaseException) -> Exception:
+        try:
+            try:
+                raise inner
+            except BaseException as e:
+                raise OSError("wrapped") from e
+        except OSError as outer:
+            try:
+                raise requests.ConnectionError(outer)
+            except requests.ConnectionError as err:
+                return err
+
+    assert dl._unreachable(chained(socket.gaierror(-3, "Temporary failure in name resolution")))[0] == "dns"
+    # a chain that lost the gaierror: the resolver's message (macOS) is enough
+    assert (
+        dl._unreachable(requests.ConnectionError("nodename nor servname provided, or not known"))[0] == "dns"
+    )
+    # a refused connection or a server error is worth a retry
+    assert dl._unreachable(chained(ConnectionRefusedError(111, "Connection refused"))) is None
+    assert dl._unreachable(dl._Retry("HTTP 503 Service Unavailable")) is None
 
 
 def test_free_space_is_checked(http_server, tmp_path, monkeypatch):

@@ -4,6 +4,7 @@ folders, mirror fallback and manual placement."""
 from __future__ import annotations
 
 import json
+import time
 
 import pandas as pd
 import pytest
@@ -195,6 +196,51 @@ def test_default_downloads_fall_back_to_the_mirror(http_server, tmp_path):
     options["good"] = http_server.url("/mirror/gone.tgz")
     with pytest.raises(FetchError, match="(?s)official: .*no dataset found.*mirror: .*404"):
         fetch_dataset("kadid_fb", options, tmp_path / "kadid_fb2", tmp_path / "lock.json", **QUIET)
+
+
+def test_unresolvable_sources_end_quickly_with_the_clear_message(tmp_path):
+    kind = _register_fallback("", "")
+    options = {  # .invalid never resolves (RFC 2606)
+        "type": kind,
+        "bad": "http://official.invalid/kadid10k.zip",
+        "good": "http://mirror.invalid/kadid10k.tgz",
+    }
+    t0 = time.monotonic()
+    with pytest.raises(FetchError) as err:
+        fetch_dataset(
+            "kadid_dns",
+            options,
+            tmp_path / "kadid_dns",
+            tmp_path / "lock.json",
+            progress=False,
+            retries=4,
+            backoff=5,
+        )
+    elapsed = time.monotonic() - t0
+    assert elapsed < 4, elapsed  # neither source waited for a backoff (5 s, 10 s, ...)
+    msg = str(err.value)
+    assert "official: " in msg and "'official.invalid' could not be resolved" in msg
+    assert "mirror: " in msg and "'mirror.invalid' could not be resolved" in msg
+    assert "No source host could be reached" in msg and "datasets.kadid_dns.source" in msg
+
+
+@pytest.mark.parametrize("key", ["livec", "koniq10k", "kadid10k"])
+def test_pyiqa_mirror_current_name_is_tried_before_the_old_one(key):
+    downloads = build_dataset_spec(key, {"type": key}).downloads
+    hf = "https://huggingface.co/datasets/chaofengc/"
+
+    def first(repo: str) -> int:
+        return next(i for i, d in enumerate(downloads) if d.files[0].url.startswith(f"{hf}{repo}/"))
+
+    assert downloads[0].label == "official"
+    current, old = first("IQA-Toolbox-Datasets"), first("IQA-PyTorch-Datasets")
+    assert 0 < current < old < len(downloads) - 1 and downloads[-1].label == "waterloo"
+    # each name is one option: the archive with the meta-info CSV of the same generation
+    meta = "-metainfo/resolve/main/meta_info_"
+    assert downloads[current].files[1].url.startswith(f"{hf}IQA-Toolbox-Datasets{meta}")
+    assert downloads[old].files[1].url.startswith(f"{hf}IQA-PyTorch-Datasets{meta}")
+    assert downloads[current].files[0].url.rsplit("/", 1)[1] == downloads[old].files[0].url.rsplit("/", 1)[1]
+    assert len({d.label for d in downloads}) == len(downloads)  # the fetch error tells them apart
 
 
 def test_manual_dataset_message_then_placed_archive(tmp_path):

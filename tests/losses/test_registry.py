@@ -7,8 +7,9 @@ import pytest
 import torch
 from scipy import stats
 
-from gmc.losses import LOSSES, GCCLoss, build_loss, register_loss
+from gmc.losses import LOSSES, build_loss, register_loss
 from gmc.losses.basic import L1Loss, MSELoss, PLCCLoss
+from gmc.losses.gcc import GCCLoss
 from gmc.registry import UnknownNameError
 
 
@@ -44,7 +45,20 @@ def test_unknown_option_lists_valid_options():
 
 def test_register_twice_is_an_error():
     with pytest.raises(ValueError, match="twice"):
-        register_loss("mse")(L1Loss)
+        register_loss("mse", "gmc.losses.basic:L1Loss")
+
+
+@pytest.mark.parametrize("name", ["mse", "l1", "plcc", "gcc"])
+def test_card_declares_exactly_the_constructor_options(name):
+    """The light card (read by the config check without importing torch) must list the options the loss
+    class really takes: checked against the class's own signature."""
+    import inspect
+
+    card = LOSSES.get(name)
+    cls = card.load()
+    params = {} if cls.__init__ is torch.nn.Module.__init__ else inspect.signature(cls).parameters
+    assert set(card.options) == set(params) - {"n_train"}
+    assert card.takes_n_train == ("n_train" in params)
 
 
 @pytest.mark.parametrize(

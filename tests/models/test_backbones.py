@@ -11,15 +11,13 @@ from gmc.models.backbones import (
     HALF,
     IMAGENET_MEAN,
     IMAGENET_STD,
-    LITE0_PYPI,
     LITE0_PYPI_BN_EPS,
     build_backbone,
-    is_vit,
     lite0_pypi_state_dict,
     remap_lite0_pypi,
-    required_weight_files,
     vit_block_indices,
 )
+from gmc.models.weight_files import LITE0_PYPI, is_vit, required_weight_files
 
 TINY_VIT = {"depth": 4, "embed_dim": 24, "num_heads": 2}
 

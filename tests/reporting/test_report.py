@@ -413,3 +413,26 @@ def test_tables_with_undefined_marks_compile(nan_report: Path, tmp_path: Path):
     assert any("ddag" in t.read_text() for t in tables)
     result = compile_tables(tables, tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("provenance", "flagged"),
+    [
+        ({"selection": ["val"], "precisions": ["float32"]}, []),
+        (
+            {"selection": ["best_on_test", "val"], "precisions": ["amp-float16", "float32"]},
+            ["test part", "AMP"],
+        ),
+    ],
+)
+def test_report_states_the_training_protocol_and_flags_departures(tmp_path, provenance, flagged):
+    scores = tmp_path / "scores.csv"
+    make_scores().to_csv(scores, index=False)
+    render_report(scores, tmp_path / "out", datasets=datasets(False), models=MODELS, provenance=provenance)
+    html = (tmp_path / "out" / "index.html").read_text()
+    protocol = re.search(r'<p id="protocol">(.*?)</p>', html, re.DOTALL).group(1)
+    assert "float32" in protocol and "model selection" in protocol
+    assert re.findall(r'<strong class="flag">([^<]*)</strong>', protocol) == [
+        next(t for t in re.findall(r'<strong class="flag">([^<]*)</strong>', protocol) if w in t)
+        for w in flagged
+    ]

@@ -1,20 +1,25 @@
 # Helpers shared by the rules: names and paths derived from the validated config (no logic here;
-# the questions are answered by gmc.config.Benchmark).
+# the questions are answered by gmc.config.Benchmark, BENCH, built in the Snakefile).
 import json
 import re
 
-from gmc.config import Benchmark
+from gmc.allocator import shell_prefix
+from gmc.hardware import uses_gpu
 
 #: the pinned environment every rule runs in (used with --software-deployment-method conda)
 CONDA_ENV = "../../environment.yml"
 
-BENCH = Benchmark.from_dict(config)
 RUNS = list(BENCH.runs())
 ABLATION_RUNS = list(BENCH.ablation_runs())
 PREPARED = BENCH.prepared_datasets()
 SPLIT_PROTOCOL = BENCH.bench["split_protocol"]
 DEMO_DATASETS = sorted(k for k, v in config["datasets"].items() if v["type"] == "demo")
 REAL_DATASETS = sorted(k for k in config["datasets"] if k not in DEMO_DATASETS)
+#: 1 when model jobs run on a GPU (device cuda, or auto on a machine with one): they claim the `gpu`
+#: resource, so that no more of them run at once than the profile has GPUs
+GPU_JOB = int(uses_gpu(config["device"]))
+#: every test set of the benchmark; a run is also scored intra-dataset on its own training set
+TEST_SETS = BENCH.bench["test_sets"]
 
 
 def one_of(names):
@@ -46,6 +51,10 @@ def weight_files(model):
     return get_model_card(entry["arch"]).weights(**entry.get("options", {}))
 
 
+def manifest_path(dataset):
+    return f"results/manifests/{dataset}.csv"
+
+
 def cache_path(dataset, model):
     return f"results/cache/{dataset}/{BENCH.input_size(model)}.npy"
 
@@ -54,26 +63,36 @@ def split_path(dataset):
     return f"results/splits/{dataset}/{SPLIT_PROTOCOL}.csv"
 
 
+def run_dir(w):
+    return f"results/runs/{w.model}/{w.loss}/{w.train_set}/split{w.split}"
+
+
+def run_dir_predictions(w):
+    return f"results/predictions/{w.model}/{w.loss}/{w.train_set}/split{w.split}"
+
+
 def predict_inputs(w):
-    inputs = {
-        "model": f"results/runs/{w.model}/{w.loss}/{w.train_set}/split{w.split}/model.pt",
-        "manifest": f"results/manifests/{w.test_set}.csv",
-        "cache": cache_path(w.test_set, w.model),
+    """The run's model, its training set's split file, and the manifest and cache of every test set."""
+    tests = BENCH.test_sets(w.train_set)
+    return {
+        "model": f"{run_dir(w)}/model.pt",
+        "splits": split_path(w.train_set),
+        "manifests": [manifest_path(t) for t in tests],
+        "caches": [cache_path(t, w.model) for t in tests],
     }
-    if w.test_set == w.train_set:
-        inputs["splits"] = split_path(w.test_set)
-    return inputs
 
 
-def split_part_args(w, input):
-    if w.test_set == w.train_set:
-        return f"--splits {input.splits} --split {w.split} --part test"
-    return ""
+def test_set_args(w):
+    """`--test-set NAME MANIFEST CACHE` for each test set of the run (its training set first)."""
+    return " ".join(
+        f"--test-set {t} {manifest_path(t)} {cache_path(t, w.model)}" for t in BENCH.test_sets(w.train_set)
+    )
 
 
-PREDICTIONS = [run.prediction(test_set) for run in RUNS for test_set in BENCH.test_sets(run.train_set)]
 RUN_JSONS = [f"{run.run_dir}/run.json" for run in RUNS]
-# ablation runs are tested intra-dataset only (the test part of their training set's split)
+PREDICTIONS = [run.prediction(test_set) for run in RUNS for test_set in BENCH.test_sets(run.train_set)]
+# ablation grids are scored intra-dataset (the test part of their training set's split); their predict
+# jobs also write the cross-dataset files, as every predict job does
 ABLATION_PREDICTIONS = [run.prediction(run.train_set) for run in ABLATION_RUNS]
 ABLATION_RUN_JSONS = [f"{run.run_dir}/run.json" for run in ABLATION_RUNS]
 
@@ -85,10 +104,7 @@ def ablation_report_inputs(wildcards):
     return {"scores": "results/ablations/scores.csv", "runs": "results/ablations/runs.csv"}
 
 
-# CPU speed: glibc returns large activation buffers to the OS after every step (page-fault churn).
-# Raising its mmap/trim thresholds keeps them in the process: CNNIQA at 128 px trained 1.5x faster on
-# CPU here with identical numbers (docs/benchmarks.md). A GLIBC_TUNABLES already set by the user wins.
-shell.prefix(
-    'export GLIBC_TUNABLES="${{GLIBC_TUNABLES:-glibc.malloc.mmap_threshold=33554432:'
-    'glibc.malloc.trim_threshold=4294967296}}"; '
-)
+# CPU speed: the allocator every job runs with (gmc/allocator.py; measured in docs/benchmarks.md).
+# GMC_ALLOCATOR=glibc|glibc-tunables|jemalloc|auto chooses; a user's own LD_PRELOAD/MALLOC_CONF or
+# GLIBC_TUNABLES wins.
+shell.prefix(shell_prefix().replace("{", "{{").replace("}", "}}"))  # braces: not wildcards

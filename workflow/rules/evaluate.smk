@@ -3,29 +3,34 @@
 
 
 rule predict:
+    # one job per trained run: the model is loaded once and scores every test set, each into its own
+    # CSV (the training set's file is the intra-dataset score on its split's test part; when the
+    # training set is also a cross-dataset test set, the two output patterns name the same file)
     input:
         unpack(predict_inputs),
     output:
-        "results/predictions/{model}/{loss}/{train_set}/split{split}/{test_set}.csv",
+        intra="results/predictions/{model}/{loss}/{train_set}/split{split}/{train_set}.csv",
+        cross=[f"results/predictions/{{model}}/{{loss}}/{{train_set}}/split{{split}}/{t}.csv" for t in TEST_SETS],
     wildcard_constraints:
         split=r"\d+",
     params:
-        part=split_part_args,
+        out_dir=run_dir_predictions,
+        test_sets=test_set_args,
         device=config["device"],
-        batch=config["train"]["eval_batch_size"],
+        batch=lambda w: BENCH.train_settings(w.model).eval_batch_size,
     conda:
         CONDA_ENV
     log:
-        "results/logs/predict/{model}/{loss}/{train_set}/split{split}/{test_set}.log",
+        "results/logs/predict/{model}/{loss}/{train_set}/split{split}.log",
     benchmark:
-        "results/benchmarks/predict/{model}/{loss}/{train_set}/split{split}/{test_set}.tsv"
+        "results/benchmarks/predict/{model}/{loss}/{train_set}/split{split}.tsv"
     threads: 1
     resources:
-        gpu=1 if config["device"] == "cuda" else 0,
+        gpu=GPU_JOB,
     shell:
-        "python -m gmc predict --checkpoint {input.model} --manifest {input.manifest} --cache {input.cache}"
-        " --test-set {wildcards.test_set} {params.part} --out {output} --device {params.device}"
-        " --batch-size {params.batch} --threads {threads} > {log} 2>&1"
+        "python -m gmc predict --checkpoint {input.model} {params.test_sets} --splits {input.splits}"
+        " --out-dir {params.out_dir} --device {params.device} --batch-size {params.batch}"
+        " --threads {threads} > {log} 2>&1"
 
 
 rule score:

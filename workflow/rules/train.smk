@@ -25,7 +25,7 @@ rule train:
         "results/benchmarks/train/{model}/{loss}/{train_set}/split{split}.tsv"
     threads: 1
     resources:
-        gpu=1 if config["device"] == "cuda" else 0,
+        gpu=GPU_JOB,
     shell:
         "python -m gmc train --run-config {params.run_config:q} --manifest {input.manifest}"
         " --cache {input.cache} --splits {input.splits} --out-dir {params.out_dir}"

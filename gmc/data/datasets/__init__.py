@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from gmc.registry import Registry
+from gmc.errors import ConfigError
+from gmc.registry import Registry, UnknownNameError
 
 #: Columns every label parser returns. ``image``: path relative to the dataset root (unique);
 #: ``reference``: reference image path relative to the root for FR sets, else ""; ``content``: the group
@@ -47,7 +48,7 @@ class RemoteFile:
 class DownloadOption:
     """One way to get a dataset: every file in ``files`` is fetched and extracted into one tree."""
 
-    label: str  # "official", "huggingface (pyiqa)", "waterloo", ...
+    label: str  # "official", "huggingface (pyiqa, IQA-Toolbox-Datasets)", "waterloo", ...
     files: tuple[RemoteFile, ...]
     note: str = ""
 
@@ -162,15 +163,25 @@ def build_dataset_spec(key: str, options: dict) -> DatasetSpec:
     kind = options.pop("type", key)
     for name in FETCH_OPTIONS + REPORT_OPTIONS:
         options.pop(name, None)
-    factory = DATASETS.get(kind)
-    accepted = [
-        p.name for p in inspect.signature(factory).parameters.values() if p.kind is p.KEYWORD_ONLY
-    ] + list(FETCH_OPTIONS + REPORT_OPTIONS)
+    try:
+        factory = DATASETS.get(kind)
+    except UnknownNameError as err:
+        raise ConfigError(f"datasets.{key}.type: {err} (python -m gmc list datasets)") from None
+    params = [p for p in inspect.signature(factory).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    accepted = [p.name for p in params] + list(FETCH_OPTIONS + REPORT_OPTIONS)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"datasets.{key}: unknown option(s) {unknown} for type {kind!r}; valid options: "
             f"{', '.join(sorted(accepted))}"
+        )
+    missing = [p.name for p in params if p.default is p.empty and p.name not in options]
+    if missing:
+        scale = "score_range" in missing
+        hint = " (score_range: the two ends of the rating scale, e.g. [1, 5])" if scale else ""
+        raise ConfigError(
+            f"datasets.{key}: type {kind!r} needs the option(s) {', '.join(missing)}{hint}; "
+            "add them to the entry"
         )
     return factory(key, **options)
 

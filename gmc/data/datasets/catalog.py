@@ -2,7 +2,8 @@
 ``flive``, ``biq2021``, ``kadid10k``, ``pipal``, ``tid2013``, ``live``, ``csiq``).
 
 Each spec records where the archives come from (official URL first, then mirrors: pyiqa's Hugging
-Face archive with its meta-info CSV, the Waterloo IQA-Dataset mirror), which files identify the
+Face archive with its meta-info CSV, under the repository's current name and then its older name, and the
+Waterloo IQA-Dataset mirror), which files identify the
 dataset root once extracted, the label parser (:mod:`gmc.data.datasets.parsers`), the expected image
 count, the raw score range and direction, NR/FR, and the split policy. Every source can be replaced in
 the config (``datasets.<key>.source``: URL, ``file://`` URL, local archive or folder; see
@@ -19,8 +20,17 @@ from functools import partial
 from gmc.data.datasets import DATASETS, DatasetSpec, DownloadOption, RemoteFile
 from gmc.data.datasets import parsers as P
 
-HF_DATASETS = "https://huggingface.co/datasets/chaofengc/IQA-PyTorch-Datasets/resolve/main/"
-HF_METAINFO = "https://huggingface.co/datasets/chaofengc/IQA-PyTorch-Datasets-metainfo/resolve/main/"
+#: pyiqa's Hugging Face dataset repositories as (archives, meta-info CSVs), tried in this order. The
+#: current names are those of pyiqa 0.1.16's README (site-packages/pyiqa-0.1.16.dist-info/METADATA, lines
+#: 244, 258 and 266); the older names are the ones its code still downloads from
+#: (site-packages/pyiqa/data/dataset_api.py, line 148: the meta-info, line 166: the archives).
+HF_REPOS = (
+    ("chaofengc/IQA-Toolbox-Datasets", "chaofengc/IQA-Toolbox-Datasets-metainfo"),
+    ("chaofengc/IQA-PyTorch-Datasets", "chaofengc/IQA-PyTorch-Datasets-metainfo"),
+)
+HF_RESOLVE = "https://huggingface.co/datasets/{repo}/resolve/main/"
+HF_DATASETS = HF_RESOLVE.format(repo=HF_REPOS[0][0])  # current names
+HF_METAINFO = HF_RESOLVE.format(repo=HF_REPOS[0][1])
 WATERLOO = "http://ivc.uwaterloo.ca/database/IQADataset/"
 MMSP = "https://datasets.vqa.mmsp-kn.de/archives/"
 
@@ -28,17 +38,25 @@ RANDOM_BY_IMAGE = "10 random 80/20 splits by image (val carved from train)"
 RANDOM_BY_REFERENCE = "10 random 80/20 splits by reference image (val carved from train)"
 
 
-def huggingface(archive: str, key: str | None = None) -> DownloadOption:
-    """pyiqa's Hugging Face archive, plus its meta-info CSV (labels) when pyiqa has one for ``key``."""
-    files = [RemoteFile(HF_DATASETS + archive)]
-    if key in P.PYIQA_META:
-        meta = P.PYIQA_META[key][0]
-        files.append(RemoteFile(HF_METAINFO + meta, kind="file", target=f"meta_info/{meta}"))
-    return DownloadOption(
-        "huggingface (pyiqa)",
-        tuple(files),
-        note="mirror of last resort (academic use; the original licence applies)",
-    )
+def huggingface(archive: str, key: str | None = None) -> tuple[DownloadOption, ...]:
+    """pyiqa's Hugging Face archive, plus its meta-info CSV (labels) when pyiqa has one for ``key``: one
+    option per name of the repositories (:data:`HF_REPOS`, current name first)."""
+    options = []
+    for i, (archives, metainfo) in enumerate(HF_REPOS):
+        files = [RemoteFile(HF_RESOLVE.format(repo=archives) + archive)]
+        if key in P.PYIQA_META:
+            meta = P.PYIQA_META[key][0]
+            url = HF_RESOLVE.format(repo=metainfo) + meta
+            files.append(RemoteFile(url, kind="file", target=f"meta_info/{meta}"))
+        name = archives.split("/")[-1] + (", older name" if i else "")
+        options.append(
+            DownloadOption(
+                f"huggingface (pyiqa, {name})",
+                tuple(files),
+                note="mirror of last resort (academic use; the original licence applies)",
+            )
+        )
+    return tuple(options)
 
 
 def waterloo(name: str) -> DownloadOption:
@@ -91,7 +109,7 @@ def livec_spec(key: str, *, expected_count: int | None = 1162, title: str = "") 
                 "official",
                 (RemoteFile("https://live.ece.utexas.edu/research/ChallengeDB/ChallengeDB_release.zip"),),
             ),
-            huggingface("live_challenge.tgz", "livec"),
+            *huggingface("live_challenge.tgz", "livec"),
             waterloo("LIVE_Challenge"),
         ),
         root_markers=P.LIVEC_MARKERS + P.pyiqa_markers("livec"),
@@ -131,7 +149,7 @@ def koniq10k_spec(
                     RemoteFile(f"{MMSP}koniq10k_scores_and_distributions.zip"),
                 ),
             ),
-            huggingface("koniq10k.tgz", "koniq10k"),
+            *huggingface("koniq10k.tgz", "koniq10k"),
             waterloo("KonIQ-10k"),
         ),
         root_markers=P.KONIQ_MARKERS,
@@ -200,7 +218,7 @@ def flive_spec(key: str, *, expected_count: int | None = None, title: str = "") 
         parse=P.parse_flive,
         score_range=(0.0, 100.0),
         higher_better=True,
-        downloads=(huggingface("flive.tgz"),),
+        downloads=huggingface("flive.tgz"),
         root_markers=P.FLIVE_MARKERS,
         split_policy=RANDOM_BY_IMAGE + " (the official FLIVE split is not implemented)",
         homepage="https://github.com/niu-haoran/FLIVE_Database",
@@ -260,7 +278,7 @@ def kadid10k_spec(key: str, *, expected_count: int | None = 10125, title: str = 
         split_by="reference",
         downloads=(
             DownloadOption("official", (RemoteFile(f"{MMSP}kadid10k.zip"),)),
-            huggingface("kadid10k.tgz", "kadid10k"),
+            *huggingface("kadid10k.tgz", "kadid10k"),
             waterloo("KADID-10k"),
         ),
         root_markers=P.KADID_MARKERS,
@@ -282,7 +300,7 @@ def pipal_spec(key: str, *, expected_count: int | None = 23200, title: str = "")
         higher_better=True,
         full_reference=True,
         split_by="reference",
-        downloads=(huggingface("pipal.tar", "pipal"),),
+        downloads=huggingface("pipal.tar", "pipal"),
         root_markers=P.PIPAL_MARKERS,
         split_policy=RANDOM_BY_REFERENCE + " (the NTIRE val/test parts have no public labels here)",
         homepage="https://github.com/HaomingCai/PIPAL-dataset",
@@ -308,7 +326,7 @@ def tid2013_spec(key: str, *, expected_count: int | None = 3000, title: str = ""
                 (RemoteFile("https://www.ponomarenko.info/tid2013/tid2013.rar"),),
                 note="RAR: needs unrar, bsdtar or 7z",
             ),
-            huggingface("tid2013.tgz", "tid2013"),
+            *huggingface("tid2013.tgz", "tid2013"),
             waterloo("TID2013"),
         ),
         root_markers=P.TID2013_MARKERS,
@@ -329,7 +347,7 @@ def live_spec(key: str, *, expected_count: int | None = 779, title: str = "") ->
         higher_better=False,
         full_reference=True,
         split_by="reference",
-        downloads=(huggingface("live.tgz", "live"), waterloo("LIVE")),
+        downloads=(*huggingface("live.tgz", "live"), waterloo("LIVE")),
         root_markers=P.LIVE_MARKERS,
         split_policy=RANDOM_BY_REFERENCE,
         homepage="https://live.ece.utexas.edu/research/quality/subjective.htm",
@@ -349,7 +367,7 @@ def csiq_spec(key: str, *, expected_count: int | None = 866, title: str = "") ->
         higher_better=False,
         full_reference=True,
         split_by="reference",
-        downloads=(huggingface("csiq.tgz", "csiq"), waterloo("CSIQ")),
+        downloads=(*huggingface("csiq.tgz", "csiq"), waterloo("CSIQ")),
         root_markers=P.CSIQ_MARKERS,
         split_policy=RANDOM_BY_REFERENCE,
         homepage="https://s2.smu.edu/~eclarson/csiq.html",

@@ -33,7 +33,15 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from gmc.config import NATIVE, ConfigError, check_loss_type
+from gmc.config.settings import NATIVE
+from gmc.config.validate import (
+    check_loss_entry,
+    check_loss_name,
+    check_model_entry,
+    loss_options,
+    loss_type,
+)
+from gmc.errors import ConfigError
 
 #: model entry keys that only change how a model is shown, not what is trained
 _DISPLAY_KEYS = ("title", "reported_as")
@@ -84,14 +92,12 @@ def merge_options(base: dict, overrides: dict) -> dict:
     return out
 
 
-def loss_type(config: dict, key: str) -> str:
-    """The registered loss behind a loss key (its ``type``, else the key itself)."""
-    return config["losses"].get(key, {}).get("type", key)
-
-
-def loss_options(config: dict, key: str) -> dict:
-    """The options of a loss key (its entry without ``type``)."""
-    return {k: v for k, v in config["losses"].get(key, {}).items() if k != "type"}
+def _check_generated(check: Callable[[dict, str], None], config: dict, key: str, where: str) -> None:
+    """Check a generated catalogue entry; an error names the variant that made it."""
+    try:
+        check(config, key)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
 
 
 def _describe(changes: dict) -> str:
@@ -134,6 +140,7 @@ def _resolve_model(config: dict, grid: str, name: str, variant: dict, base: str)
             "'models:' with other settings; rename that entry or the variant"
         )
     config["models"][new] = entry
+    _check_generated(check_model_entry, config, new, f"ablations.{grid}.variants.{name}.model_options")
     return new
 
 
@@ -143,7 +150,7 @@ def _resolve_loss(
     key = variant.get("loss", base)
     if key == NATIVE:
         key = native_loss(model)
-    check_loss_type(loss_type(config, key), f"ablations.{grid}.variants.{name}")
+    check_loss_name(config, key, f"ablations.{grid}.variants.{name}")
     overrides = variant.get("loss_options")
     if not overrides:
         return key
@@ -159,6 +166,7 @@ def _resolve_loss(
             "'losses:' with other settings; rename that entry or the variant"
         )
     config["losses"][new] = entry
+    _check_generated(check_loss_entry, config, new, f"ablations.{grid}.variants.{name}.loss_options")
     return new
 
 

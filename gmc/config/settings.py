@@ -1,0 +1,52 @@
+"""Small config types shared by the workflow and the training engine: the ``train`` section as a frozen
+dataclass, the ``native`` loss alias and the hash that identifies a resolved config."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from gmc.errors import ConfigError
+
+#: the name in ``benchmark.losses`` that stands for each model's own (native) loss
+NATIVE = "native"
+#: the loss roles the main report compares: each model's native loss against the GCC loss (variants
+#: included). A run's role is ``native`` for its model's own loss, else its registered loss type.
+REPORTED_LOSS_ROLES = (NATIVE, "gcc")
+
+
+def config_hash(obj: Any) -> str:
+    """sha256 (first 12 hex digits) of the canonical JSON of ``obj``: identifies a resolved config."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The ``train`` section (see the schema, gmc/config/schema.yaml, for meanings and defaults)."""
+
+    epochs: int
+    batch_size: int
+    optimizer: str
+    lr: float
+    weight_decay: float
+    scheduler: str
+    t_max: int | None
+    eta_min: float
+    hflip: bool
+    amp: bool
+    selection: str
+    label_scaling: str
+    deterministic: bool
+    eval_batch_size: int
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainSettings:
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(
+                f"unknown train setting(s) {sorted(unknown)}; valid: {sorted(cls.__dataclass_fields__)}"
+            )
+        return cls(**d)

@@ -1,0 +1,153 @@
+"""Config validation: everything that can be known before any job runs is checked here, so that
+``snakemake -n`` (and ``python -m gmc check-config``) rejects a mistake with the key and the fix instead of
+a job failing after training.
+
+Checks, in order: the schema (types, unknown keys, defaults filled in; :mod:`gmc.config.schema`), then
+references between sections (``benchmark`` names defined models and datasets), then every catalogue entry
+against the registries: a model's ``arch``, its ``options`` and ``native_loss``; a loss entry's ``type``
+and options; each loss in ``benchmark.losses``; every dataset's ``type`` and options (the dataset spec is
+built, which checks required options such as a ``csv`` set's ``score_range``). The registries are light
+(names and metadata only), so none of this imports torch, timm or pyiqa.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from gmc.config.schema import read_yaml, schema_errors
+from gmc.config.settings import NATIVE, REPORTED_LOSS_ROLES
+from gmc.errors import ConfigError
+from gmc.registry import UnknownNameError
+
+
+def loss_type(config: dict, key: str) -> str:
+    """The registered loss behind a loss key (its ``losses`` entry's ``type``, else the key itself)."""
+    return config["losses"].get(key, {}).get("type", key)
+
+
+def loss_options(config: dict, key: str) -> dict:
+    """The options of a loss key (its ``losses`` entry without ``type``)."""
+    return {k: v for k, v in config["losses"].get(key, {}).items() if k != "type"}
+
+
+def check_loss_name(config: dict, name: str, where: str) -> None:
+    """Raise :class:`ConfigError` unless ``name`` is a registered loss or a ``losses`` key of one."""
+    from gmc.losses import LOSSES
+
+    kind = loss_type(config, name)
+    if kind not in LOSSES:
+        raise ConfigError(
+            f"{where}: loss {name!r} is neither a registered loss ({', '.join(LOSSES.names())}) nor a key "
+            "of 'losses:' with a 'type'; fix the name or define the loss variant under 'losses:'"
+        )
+
+
+def check_reported_loss(config: dict, name: str) -> None:
+    """A loss of ``benchmark.losses``: registered, and of a role the report tabulates. A model's native
+    loss is always reported; any other loss must be a GCC variant (REPORTED_LOSS_ROLES)."""
+    where = f"benchmark.losses: {name!r}"
+    check_loss_name(config, name, where)
+    kind = loss_type(config, name)
+    if kind not in REPORTED_LOSS_ROLES:
+        raise ConfigError(
+            f"{where}: the report compares each model's native loss with the GCC loss, so a benchmark loss "
+            f"must be 'native' or of type {' or '.join(r for r in REPORTED_LOSS_ROLES if r != NATIVE)} "
+            f"(this one is of type {kind!r}); compare other losses in an ablation grid "
+            f"(ablations: <name>: {{model: ..., variants: {{v: {{loss: {name}}}}}}}) or remove it"
+        )
+
+
+def check_loss_entry(config: dict, key: str) -> None:
+    """A ``losses`` entry: a registered ``type`` and only the options that loss's constructor takes."""
+    from gmc.losses import LOSSES
+
+    check_loss_name(config, key, f"losses.{key}")
+    card = LOSSES.get(loss_type(config, key))
+    unknown = card.unknown_options(loss_options(config, key))
+    if unknown:
+        raise ConfigError(
+            f"losses.{key}: unknown option(s) {', '.join(map(repr, unknown))} for loss {card.name!r}; "
+            f"valid options: {', '.join(card.options) or '(none)'}"
+        )
+
+
+def model_card(config: dict, key: str):
+    """The registered card of model entry ``models.<key>`` (:class:`ConfigError` for an unknown arch)."""
+    from gmc.models import get_model_card
+
+    arch = config["models"][key]["arch"]
+    try:
+        return get_model_card(arch)
+    except UnknownNameError as err:
+        raise ConfigError(f"models.{key}.arch: {err} (python -m gmc list models)") from None
+
+
+def check_model_entry(config: dict, key: str) -> None:
+    """A ``models`` entry: a registered ``arch``, options its build function takes, a known native loss,
+    and a ``pretrained`` value the weight-file logic understands."""
+    entry = config["models"][key]
+    card = model_card(config, key)
+    options = entry.get("options", {})
+    card.check_options(options, f"models.{key}.options")
+    native = entry.get("native_loss", card.native_loss)
+    check_loss_name(config, native, f"models.{key}.native_loss")
+    try:
+        card.weights(**options)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"models.{key}.options: {err}") from None
+
+
+def check_dataset_entry(config: dict, key: str) -> None:
+    """A ``datasets`` entry: a registered ``type`` with valid and complete options."""
+    from gmc.data.datasets import build_dataset_spec
+
+    try:
+        build_dataset_spec(key, config["datasets"][key])
+    except ConfigError:
+        raise
+    except (UnknownNameError, ValueError, TypeError) as err:
+        raise ConfigError(f"datasets.{key}: {err}") from None
+
+
+def _check_references(config: dict) -> None:
+    bench = config["benchmark"]
+    for section, names in (
+        ("models", bench["models"]),
+        ("datasets", bench["train_sets"] + bench["test_sets"] + bench["extra_datasets"]),
+    ):
+        for name in names:
+            if name not in config[section]:
+                raise ConfigError(
+                    f"benchmark refers to {section[:-1]} {name!r}, which is not defined under "
+                    f"'{section}:' (defined: {', '.join(sorted(config[section]))}); add it or fix the name"
+                )
+
+
+def validate_config(raw: dict, *, sources: Iterable[str | Path] = ()) -> dict:
+    """Validate ``raw`` (schema, references, registries); return a new dict with defaults filled in.
+
+    ``sources``: the YAML files ``raw`` was read from, so that errors name the file and line."""
+    config = json.loads(json.dumps(raw))
+    sources = list(sources)
+    errors = schema_errors(config, sources)
+    if errors:
+        origin = f" ({', '.join(map(str, sources))})" if sources else ""
+        raise ConfigError(f"invalid configuration{origin}:\n" + "\n".join(errors))
+    _check_references(config)
+    for key in config["losses"]:
+        check_loss_entry(config, key)
+    for key in config["models"]:
+        check_model_entry(config, key)
+    for loss in config["benchmark"]["losses"]:
+        if loss != NATIVE:
+            check_reported_loss(config, loss)
+    for key in config["datasets"]:
+        check_dataset_entry(config, key)
+    return config
+
+
+def load_config(path: str | Path) -> dict:
+    """Read and validate one YAML config file (syntax errors name the line and column)."""
+    return validate_config(read_yaml(path), sources=[path])

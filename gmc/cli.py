@@ -11,6 +11,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from gmc.errors import UserError
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {}
 
 
@@ -411,7 +413,12 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    args.func(args)
+    try:
+        args.func(args)
+    except UserError as err:  # the user's input: the message says what and how to fix it, no traceback
+        logging.getLogger("gmc").debug("user error", exc_info=True)
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     # Exit faster: the interpreter's final garbage collection would walk every object of the libraries
     # a command imported (torch, timm, pyiqa); frozen objects are skipped. About 0.9 s less per job on the
     # project's CPU machine (docs/benchmarks.md, "Process start-up and exit"); files are all closed here.

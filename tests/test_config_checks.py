@@ -168,3 +168,17 @@ def test_snakemake_dry_run_names_the_line_of_a_yaml_syntax_error_in_the_default_
     assert result.returncode != 0
     assert "config/config.yaml:" in result.stdout + result.stderr
     assert "YAML syntax error" in result.stdout + result.stderr
+
+
+def test_check_config_command_prints_the_message_without_a_traceback(tmp_path, capsys):
+    from gmc.cli import main
+
+    raw = ci()
+    raw["train"]["epochs"] = 0
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: invalid configuration") and "train.epochs" in err
+    assert "Traceback" not in err
+    assert main(["check-config", str(REPO / "config" / "ci.yaml")]) == 0

@@ -105,6 +105,6 @@ def ablation_report_inputs(wildcards):
 
 
 # CPU speed: the allocator every job runs with (gmc/allocator.py; measured in docs/benchmarks.md).
-# GMC_ALLOCATOR=glibc|glibc-tunables|jemalloc|auto chooses; a user's own LD_PRELOAD/MALLOC_CONF or
+# GMC_ALLOCATOR=glibc-tunables (default)|jemalloc|glibc chooses; a user's own LD_PRELOAD/MALLOC_CONF or
 # GLIBC_TUNABLES wins.
 shell.prefix(shell_prefix().replace("{", "{{").replace("}", "}}"))  # braces: not wildcards

@@ -26,7 +26,6 @@ from gmc.config import TrainSettings, config_hash
 from gmc.data.loading import ImageSet
 from gmc.io import write_json, write_text
 from gmc.losses import build_loss
-from gmc.metrics import compute_metrics
 from gmc.models import build_model
 from gmc.training.checkpoint import BEST_KEYS, LAST_KEYS, load_checkpoint, save_checkpoint
 from gmc.training.seeding import record_nondeterministic_ops, seed_everything, select_device
@@ -162,6 +161,8 @@ def predict(
 def evaluate(
     model: nn.Module, data: ImageSet, device: torch.device, batch_size: int, amp: bool = True
 ) -> dict:
+    from gmc.metrics import compute_metrics  # here: scipy.stats costs ~1 s, prediction jobs never need it
+
     return compute_metrics(predict(model, data, device, batch_size, amp), data.mos.numpy())
 
 

@@ -7,6 +7,7 @@ import logging
 import os
 import random
 import re
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,11 +49,26 @@ def select_device(preference: str = "auto", *, deterministic: bool = True) -> to
         torch.backends.cudnn.allow_tf32 = not deterministic
         if deterministic:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    else:
-        torch.use_deterministic_algorithms(False)
+    set_deterministic_algorithms(deterministic)
     return torch.device("cuda" if use_cuda else "cpu")
+
+
+def set_deterministic_algorithms(mode: bool) -> None:
+    """``torch.use_deterministic_algorithms(mode, warn_only=True)`` without its import of torch._inductor.
+
+    torch's function imports ``torch._inductor.config`` only to set inductor's own ``deterministic``
+    flag; that import (inductor, dynamo, sympy) costs 1.2-1.7 s per process on the project's CPU machine
+    (docs/benchmarks.md), in every training and prediction job. The harness never compiles with inductor,
+    so the ATen flag is set directly; inductor's flag is set too when inductor is already loaded.
+    """
+    inductor_config = sys.modules.get("torch._inductor.config")
+    if inductor_config is not None:
+        inductor_config.deterministic = mode
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:  # another torch version: the public function
+        torch.use_deterministic_algorithms(mode, warn_only=True)
+    else:
+        setter(mode, warn_only=True)
 
 
 @contextmanager

@@ -62,3 +62,20 @@ def test_record_nondeterministic_ops_catches_torch_alerts(torch_global_flags):
     with record_nondeterministic_ops(ops):
         torch.zeros(2).put_(torch.tensor([0]), torch.ones(1))
     assert ops == {"put_"}
+
+
+def test_setting_determinism_does_not_import_inductor(torch_global_flags):
+    """The flags are set without torch's own helper, which imports torch._inductor (1-2 s per job)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch\n"
+        "from gmc.training.seeding import select_device\n"
+        "select_device('cpu', deterministic=True)\n"
+        "assert torch.are_deterministic_algorithms_enabled()\n"
+        "assert torch.is_deterministic_algorithms_warn_only_enabled()\n"
+        "print('inductor' if 'torch._inductor' in sys.modules else 'light')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "light"

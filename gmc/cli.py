@@ -121,7 +121,8 @@ def _manifest_args(p):
     p.add_argument(
         "--drop-bad-images",
         action="store_true",
-        help="drop unreadable images instead of failing (recorded in the report)",
+        help="drop missing or unreadable images instead of failing (listed in the validation report; "
+        "the workflow passes this for datasets.<key>.drop_bad_images: true)",
     )
 
 

@@ -38,6 +38,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
+from gmc.errors import UserError
+
 log = logging.getLogger(__name__)
 
 #: free space kept in reserve beyond what a download or extraction needs
@@ -46,8 +48,9 @@ DEFAULT_TIMEOUT = (15.0, 60.0)  # (connect, read) seconds
 USER_AGENT = "gmc-iqa-bench (+https://github.com; dataset fetcher)"
 
 
-class DownloadError(RuntimeError):
-    """A download failed for good; the message names the URL and the cause."""
+class DownloadError(UserError, RuntimeError):
+    """A download failed for good; the message names the URL and the cause (the command line prints it
+    without a traceback, :class:`gmc.errors.UserError`)."""
 
 
 class HTTPStatusError(DownloadError):
@@ -83,7 +86,7 @@ class ChecksumError(DownloadError):
 
 
 class InsufficientSpaceError(DownloadError, OSError):
-    pass
+    """The file system has too little free space for a download or an extraction."""
 
 
 def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:

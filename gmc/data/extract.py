@@ -1,8 +1,15 @@
 """Safe archive extraction (zip, tar, tar.gz/tgz, tar.bz2, tar.xz; rar through an external tool).
 
-Every member name is checked before anything is written: absolute paths (``/x``, ``C:/x``), ``..``
-components and links whose target leaves the extraction folder are refused with
-:class:`UnsafeArchiveError`; device files and FIFOs are refused too. The bytes actually written are
+Every member name is checked before anything is written: absolute paths (``/x``, ``C:/x``) and ``..``
+components are refused with :class:`UnsafeArchiveError`, and so are device files and FIFOs. Links are
+checked against the files as they are on disk, not as text: every path is resolved following the links
+that already exist (including those the archive made a moment earlier), so a chain of links cannot lead
+out. A member is refused when its folder resolves outside the extraction folder or when its own path is
+a link the archive made (writing would follow it). A symbolic link is refused when its target is
+absolute or resolves outside the folder, and, once the whole archive is extracted (a later link can
+change where an earlier one leads), unless it leads to a file inside the folder: links to folders and
+dangling links are refused, as no dataset needs them. A tar hard link is copied from a file the archive
+already extracted inside the folder. The bytes actually written are
 counted against ``max_bytes`` (a zip bomb stops at the cap, whatever sizes the archive declares).
 :func:`extract_archive` extracts into a temporary folder beside the target and renames it into place
 only when everything succeeded, so a failed or interrupted extraction never leaves a half-filled
@@ -24,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from gmc.data.download import check_free_space
+from gmc.errors import InputFileError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +52,17 @@ ARCHIVE_SUFFIXES = {
 }
 
 
-class UnsafeArchiveError(ValueError):
-    """The archive holds a member that would be written outside the target, or is otherwise unsafe."""
+class UnsafeArchiveError(InputFileError):
+    """The archive holds a member that would be written outside the target, or is otherwise unsafe or
+    unreadable; the message names the archive or the member."""
 
 
 class ArchiveTooLargeError(UnsafeArchiveError):
-    pass
+    """The archive has more members or more bytes than the caps allow."""
 
 
-class ExtractionToolMissing(RuntimeError):
-    pass
+class ExtractionToolMissing(UserError, RuntimeError):
+    """A RAR archive needs an external tool and none is installed; the message says what to install."""
 
 
 def archive_kind(path: str | Path) -> str | None:
@@ -93,6 +102,7 @@ def safe_member_path(name: str) -> PurePosixPath | None:
 
 
 def _inside(base: Path, target: Path) -> bool:
+    """Whether ``target``, resolved following every existing link, is ``base`` or lies below it."""
     base_real = os.path.realpath(base)
     target_real = os.path.realpath(target)
     return target_real == base_real or target_real.startswith(base_real + os.sep)
@@ -131,21 +141,69 @@ def _copy_stream(src, dst_path: Path, budget: _Budget) -> None:
 
 
 def _target(base: Path, rel: PurePosixPath, name: str) -> Path:
+    """The path member ``name`` (relative path ``rel``) is written to. Refused when its folder resolves,
+    through links already on disk, outside ``base``, or when the path is itself a link (an earlier member
+    made it; writing, copying or linking there would follow or replace it)."""
     target = base.joinpath(*rel.parts)
-    if not _inside(base, target.parent) or (target.is_symlink() and not _inside(base, target)):
-        raise UnsafeArchiveError(f"member {name!r} would be written outside the target (through a link)")
+    if target.is_symlink():
+        raise UnsafeArchiveError(
+            f"refusing member {name!r}: its path is a link an earlier member created, and writing there "
+            "would follow or replace it"
+        )
+    if not _inside(base, target.parent):
+        raise UnsafeArchiveError(
+            f"refusing member {name!r}: it would be written outside the target, to "
+            f"{os.path.realpath(target.parent)} (through a link)"
+        )
     return target
 
 
-def _link_ok(base: Path, link: Path, link_target: str, name: str) -> None:
+def _make_link(base: Path, link: Path, link_target: str, name: str, links: list[tuple[Path, str]]) -> None:
+    """Create the symbolic link ``link -> link_target`` (member ``name``) and remember it in ``links``
+    for :func:`_check_links`. Refused when the target is absolute, when it resolves (following the links
+    already on disk) outside ``base``, or when the path already exists."""
     if os.path.isabs(link_target) or re.match(r"^[A-Za-z]:", link_target):
         raise UnsafeArchiveError(f"refusing link {name!r} -> {link_target!r}: absolute target")
-    resolved = os.path.normpath(os.path.join(os.path.dirname(link), link_target))
+    resolved = os.path.realpath(os.path.join(os.path.realpath(link.parent), link_target))
     if not _inside(base, Path(resolved)):
-        raise UnsafeArchiveError(f"refusing link {name!r} -> {link_target!r}: it points outside the target")
+        raise UnsafeArchiveError(
+            f"refusing link {name!r} -> {link_target!r}: it points outside the target (to {resolved})"
+        )
+    if os.path.lexists(link):
+        raise UnsafeArchiveError(f"refusing link {name!r}: an earlier member already created that path")
+    link.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(link_target, link)
+    links.append((link, name))
 
 
-def _extract_zip(archive: Path, dest: Path, budget: _Budget, tick: Callable[[], None]) -> None:
+def _check_links(base: Path, links: list[tuple[Path, str]]) -> None:
+    """Once every member is extracted, check where each link made by the archive finally leads: a later
+    link can redirect an earlier one (``x -> d/..`` reaches above ``base`` once ``d`` is a link to
+    ``base``). Every link must resolve to a file inside ``base``; links to folders (through which a
+    labels row could reach anywhere) and dangling links are refused."""
+    for link, name in links:
+        resolved = Path(os.path.realpath(link))
+        if not _inside(base, resolved):
+            raise UnsafeArchiveError(
+                f"refusing link {name!r} -> {os.readlink(link)!r}: once the archive is extracted it points "
+                f"outside the target (to {resolved}), through other links of the archive"
+            )
+        if not link.is_file():  # resolved by the OS: a missing folder on the way counts as dangling
+            what = "a folder" if link.is_dir() else "nothing (dangling)"
+            raise UnsafeArchiveError(
+                f"refusing link {name!r} -> {os.readlink(link)!r}: it leads to {what}; archives may only "
+                "link to files they contain. Repack the archive without the link (e.g. 'tar -h' or "
+                "'zip' without '-y' store the files instead)"
+            )
+
+
+#: an extractor: (archive, target folder, budget, progress tick, list collecting the links it made)
+Extractor = Callable[[Path, Path, "_Budget", Callable[[], None], list[tuple[Path, str]]], None]
+
+
+def _extract_zip(
+    archive: Path, dest: Path, budget: _Budget, tick: Callable[[], None], links: list[tuple[Path, str]]
+) -> None:
     with zipfile.ZipFile(archive) as zf:
         infos = zf.infolist()
         declared = sum(i.file_size for i in infos)
@@ -164,9 +222,7 @@ def _extract_zip(archive: Path, dest: Path, budget: _Budget, tick: Callable[[], 
                 target.mkdir(parents=True, exist_ok=True)
             elif stat.S_ISLNK(mode):
                 link_target = zf.read(info).decode("utf-8", "replace")
-                _link_ok(dest, target, link_target, info.filename)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.symlink(link_target, target)
+                _make_link(dest, target, link_target, info.filename, links)
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as src:
@@ -174,7 +230,9 @@ def _extract_zip(archive: Path, dest: Path, budget: _Budget, tick: Callable[[], 
             tick()
 
 
-def _extract_tar(archive: Path, dest: Path, budget: _Budget, tick: Callable[[], None]) -> None:
+def _extract_tar(
+    archive: Path, dest: Path, budget: _Budget, tick: Callable[[], None], links: list[tuple[Path, str]]
+) -> None:
     with tarfile.open(archive, "r:*") as tf:
         for member in tf:
             budget.member()
@@ -192,9 +250,7 @@ def _extract_tar(archive: Path, dest: Path, budget: _Budget, tick: Callable[[], 
                 with src:
                     _copy_stream(src, target, budget)
             elif member.issym():
-                _link_ok(dest, target, member.linkname, member.name)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.symlink(member.linkname, target)
+                _make_link(dest, target, member.linkname, member.name, links)
             elif member.islnk():
                 try:
                     link_rel = safe_member_path(member.linkname)
@@ -230,7 +286,9 @@ def _rar_names(tool: str, output: str) -> list[str]:
     return [line for line in output.splitlines() if line.strip()]
 
 
-def _extract_rar(archive: Path, dest: Path, budget: _Budget, tick: Callable[[], None]) -> None:
+def _extract_rar(
+    archive: Path, dest: Path, budget: _Budget, tick: Callable[[], None], links: list[tuple[Path, str]]
+) -> None:
     for tool, list_cmd, extract_cmd in RAR_TOOLS:
         exe = shutil.which(tool)
         if exe is None:
@@ -250,13 +308,13 @@ def _extract_rar(archive: Path, dest: Path, budget: _Budget, tick: Callable[[], 
             safe_member_path(name)
         done = subprocess.run(fill(extract_cmd), capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            raise RuntimeError(f"{tool} failed to extract {archive}: {done.stderr.strip()[:500]}")
-        # check what the tool wrote: links must stay inside, sizes count against the cap
+            raise UnsafeArchiveError(f"{tool} failed to extract {archive}: {done.stderr.strip()[:500]}")
+        # what the tool wrote: its links are checked with the others (_check_links), sizes count
         for dirpath, dirnames, filenames in os.walk(dest):
             for entry in dirnames + filenames:
                 p = Path(dirpath) / entry
                 if p.is_symlink():
-                    _link_ok(dest, p, os.readlink(p), str(p.relative_to(dest)))
+                    links.append((p, p.relative_to(dest).as_posix()))
                 elif p.is_file():
                     budget.add(p.stat().st_size)
                     tick()
@@ -268,7 +326,7 @@ def _extract_rar(archive: Path, dest: Path, budget: _Budget, tick: Callable[[], 
     )
 
 
-_EXTRACTORS = {
+_EXTRACTORS: dict[str, Extractor] = {
     "zip": _extract_zip,
     "tar": _extract_tar,
     "tgz": _extract_tar,
@@ -316,10 +374,12 @@ def extract_into(
     with tqdm(
         desc=f"extract {archive.name}", unit=" files", disable=not progress, mininterval=1.0, leave=False
     ) as bar:
+        links: list[tuple[Path, str]] = []
         try:
-            _EXTRACTORS[kind](archive, target, budget, lambda: bar.update(1))
+            _EXTRACTORS[kind](archive, target, budget, lambda: bar.update(1), links)
         except (zipfile.BadZipFile, tarfile.TarError, EOFError) as err:
             raise UnsafeArchiveError(f"{archive} is not a valid {kind} archive ({err})") from err
+        _check_links(target, links)
     return budget.bytes
 
 

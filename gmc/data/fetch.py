@@ -51,6 +51,7 @@ from gmc.data.extract import (
     extract_into,
     replace_dir,
 )
+from gmc.errors import ConfigError, UserError
 from gmc.io import write_json
 
 log = logging.getLogger(__name__)
@@ -62,12 +63,12 @@ DATA_DIR = "data"
 ARCHIVE_DIR = "archives"
 
 
-class ManualDownloadRequired(FileNotFoundError):
+class ManualDownloadRequired(UserError, FileNotFoundError):
     """The dataset cannot be downloaded by script; the message says where to get it and where to put it."""
 
 
-class FetchError(RuntimeError):
-    pass
+class FetchError(UserError, RuntimeError):
+    """No source gave a usable copy of the dataset; the message names each source's failure and the fix."""
 
 
 def dataset_root(key: str, dest_dir: str | Path) -> Path:
@@ -93,8 +94,9 @@ def _pin(pinned, filename: str, n_files: int) -> str | None:
         return pinned.get(filename)
     if n_files == 1:
         return str(pinned)
-    raise ValueError(
-        "datasets.<key>.sha256 must map file name -> sha256 when the source has several archives"
+    raise ConfigError(
+        f"datasets.<key>.sha256 is one hash ({pinned!r}) but the source has {n_files} archives; map each "
+        "file name to its sha256 instead, e.g. {a.zip: <sha256>, b.zip: <sha256>}"
     )
 
 
@@ -114,7 +116,7 @@ def _local_path(source: str) -> Path | None:
     if parsed.scheme == "file":
         return Path(url2pathname(unquote(parsed.path)))
     if parsed.scheme and len(parsed.scheme) > 1:
-        raise ValueError(f"unsupported source {source!r}: use an http(s):// or file:// URL or a local path")
+        raise ConfigError(f"unsupported source {source!r}: use an http(s):// or file:// URL or a local path")
     return Path(str(source)).expanduser()
 
 
@@ -293,7 +295,7 @@ def fetch_dataset(
             option = DownloadOption("config source", tuple(RemoteFile(str(u)) for u in urls))
             return install(_download_option(spec, option, dest_dir, lock, pinned, **common), cleanup=True)
         if len(urls) != 1:
-            raise ValueError(
+            raise ConfigError(
                 f"datasets.{key}.source: give one local path, or a list of http(s) URLs, not {urls}"
             )
         path = local[0]

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gmc.data.paths import label_path
+
 SPLIT_COLUMNS = ["image", "split", "part"]
 PARTS = ("train", "val", "test")
 
@@ -133,7 +135,8 @@ def official_splits(
     val_fraction: float = 0.1,
 ) -> pd.DataFrame:
     """The published split of dataset ``key`` (config ``options`` as for ``build_dataset_spec``) read from
-    its files under ``root``: DataFrame[image, split (0), part]. Image names match the dataset's parser.
+    its files under ``root``: DataFrame[image, split (0), part]. Image names are the parser's, normalised as
+    the manifest's are (:func:`gmc.data.paths.label_path`).
     KonIQ-10k: training/validation/test from ``koniq10k_distributions_sets.csv``; BIQ2021: train/test CSVs
     with val carved from train (``val_fraction``, ``seed``)."""
     import inspect
@@ -150,5 +153,6 @@ def official_splits(
     params = inspect.signature(fn).parameters
     kwargs = {k: v for k, v in (("seed", seed), ("val_fraction", val_fraction)) if k in params}
     out = fn(Path(root), **kwargs)
+    out["image"] = out["image"].map(label_path)  # the names the manifest uses (validate_labels)
     out = out[SPLIT_COLUMNS].sort_values(["split", "image"], kind="stable").reset_index(drop=True)
     return out

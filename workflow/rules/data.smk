@@ -55,13 +55,15 @@ rule manifest:
         validation="results/manifests/{dataset}.validation.json",
     params:
         options=dataset_options,
+        # datasets.<key>.drop_bad_images: true drops missing/undecodable images (listed in the report)
+        drop=lambda w: "--drop-bad-images" if config["datasets"][w.dataset].get("drop_bad_images") else "",
     conda:
         CONDA_ENV
     log:
         "results/logs/manifest/{dataset}.log",
     shell:
         "python -m gmc manifest --dataset {wildcards.dataset} --options {params.options:q}"
-        " --dataset-json {input} --out {output.manifest} > {log} 2>&1"
+        " --dataset-json {input} --out {output.manifest} {params.drop} > {log} 2>&1"
 
 
 rule cache:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from csv import Error as CSVError
+from csv import reader as csv_reader
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from gmc.errors import ConfigError
+from gmc.errors import ConfigError, InputFileError
 from gmc.registry import Registry, UnknownNameError
 
 #: Columns every label parser returns. ``image``: path relative to the dataset root (unique);
@@ -92,6 +95,89 @@ def normalise_scores(raw: pd.Series, score_range: tuple[float, float], higher_be
     return m if higher_better else 1.0 - m
 
 
+#: ``table.attrs`` keys with which a parser records where its rows came from (see :func:`with_labels_source`)
+LABELS_FILE, LABEL_LINES = "labels_file", "label_lines"
+
+
+def with_labels_source(table: pd.DataFrame, path: str | Path, lines: list[int] | None = None) -> pd.DataFrame:
+    """Record in ``table.attrs`` the labels file (or folder of label files) ``path`` the rows were read
+    from and, when known, each row's line in it, so that validation can name the file and line of a bad
+    row (:func:`gmc.data.validate.validate_labels`). Returns ``table``."""
+    table.attrs[LABELS_FILE] = str(path)
+    if lines is not None:
+        table.attrs[LABEL_LINES] = [int(n) for n in lines]
+    return table
+
+
+def read_csv_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
+    """The header, the data rows and each row's line number of the comma-separated file ``path`` (UTF-8,
+    with or without a byte-order mark). Every cell stays text; blank lines are skipped; a short row is
+    padded with ``""``; empty trailing cells beyond the header are ignored. Raises :class:`InputFileError`
+    naming the file (and the line) when it is empty, not UTF-8, not valid CSV, or has a row with more
+    values than the header has columns."""
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv_reader(fh)
+            try:
+                for record in reader:
+                    if not any(cell.strip() for cell in record):
+                        continue
+                    if header is None:
+                        header = record
+                        continue
+                    extra = record[len(header) :]
+                    if any(cell.strip() for cell in extra):
+                        raise InputFileError(
+                            f"{path}, line {reader.line_num}: {len(record)} values, but the header line has "
+                            f"{len(header)} columns {header}; remove the extra values or name their columns"
+                        )
+                    rows.append(record[: len(header)] + [""] * (len(header) - len(record)))
+                    lines.append(reader.line_num)
+            except CSVError as err:
+                raise InputFileError(f"{path}, line {reader.line_num}: not valid CSV ({err})") from None
+    except UnicodeDecodeError as err:
+        raise InputFileError(f"{path}: not UTF-8 text ({err}); save the labels as a UTF-8 CSV file") from None
+    if header is None:
+        raise InputFileError(
+            f"{path} is empty: a labels CSV needs a header line naming its columns (e.g. 'image,mos') and "
+            "one line per image"
+        )
+    return header, rows, lines
+
+
+def _separator_hint(header: list[str]) -> str:
+    """A hint when a one-column header holds another separator (a CSV saved with ';' or tabs)."""
+    if len(header) == 1:
+        for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "'|'")):
+            if sep in header[0]:
+                return f" (the file seems to separate values with {name}: save it comma-separated)"
+    return ""
+
+
+def _numbers(path: Path, column: str, cells: list[str], lines: list[int], *, allow_empty: bool) -> np.ndarray:
+    """The values of ``column`` as floats (an empty cell is NaN when ``allow_empty``). Raises
+    :class:`InputFileError` listing the lines whose value is not a number."""
+    values = np.full(len(cells), np.nan)
+    bad = []
+    for i, text in enumerate(cells):
+        if not text.strip() and allow_empty:
+            continue
+        try:
+            values[i] = float(text)
+        except ValueError:
+            bad.append(f"line {lines[i]}: {text!r}")
+    if bad:
+        more = f" ... (+{len(bad) - 10} more)" if len(bad) > 10 else ""
+        raise InputFileError(
+            f"{path}: column {column!r} holds values that are not numbers: {', '.join(bad[:10])}{more}; "
+            "write plain numbers with a '.' as decimal point (e.g. 3.25), or remove those lines"
+        )
+    return values
+
+
 def read_label_csv(
     root: Path,
     csv: str,
@@ -101,23 +187,39 @@ def read_label_csv(
     reference_column: str | None = None,
     content_column: str | None = None,
 ) -> pd.DataFrame:
-    """Read a user label CSV into the standard columns (:data:`LABEL_COLUMNS`)."""
+    """Read a user label CSV into the standard columns (:data:`LABEL_COLUMNS`).
+
+    Every cell is read as text (:func:`read_csv_rows`), so names such as ``000`` keep their leading zeros;
+    the score (and std) columns are converted explicitly, and a value that is not a number is an error
+    naming its line (an empty std is NaN: unknown). The table records the file and each row's line
+    (:func:`with_labels_source`). Raises :class:`InputFileError` naming the file and the fix."""
     path = Path(root) / csv
     if not path.is_file():
-        raise FileNotFoundError(f"label file {path} does not exist; check 'csv' and 'root' in the config")
-    table = pd.read_csv(path)
+        raise InputFileError(f"label file {path} does not exist; check 'csv' and 'root' in the config")
+    header, rows, lines = read_csv_rows(path)
     wanted = [c for c in (image_column, score_column, std_column, reference_column, content_column) if c]
-    missing = [c for c in wanted if c not in table.columns]
+    missing = [c for c in wanted if c not in header]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; the file has {list(table.columns)}")
-    out = pd.DataFrame({"image": table[image_column].astype(str), "mos_raw": table[score_column]})
-    out["std_raw"] = table[std_column].astype(float) if std_column else float("nan")
-    out["reference"] = table[reference_column].astype(str) if reference_column else ""
+        raise InputFileError(
+            f"{path}: no column(s) {missing}; the header line has {header}{_separator_hint(header)}. Fix the "
+            "header, or name the file's columns in the dataset's options (image_column, score_column, ...)"
+        )
+    index = {name: header.index(name) for name in wanted}
+
+    def cells(column: str) -> list[str]:
+        return [row[index[column]] for row in rows]
+
+    out = pd.DataFrame({"image": pd.Series(cells(image_column), dtype=str)})
+    out["mos_raw"] = _numbers(path, score_column, cells(score_column), lines, allow_empty=False)
+    out["std_raw"] = (
+        _numbers(path, std_column, cells(std_column), lines, allow_empty=True) if std_column else np.nan
+    )
+    out["reference"] = cells(reference_column) if reference_column else ""
     if content_column:
-        out["content"] = table[content_column].astype(str)
+        out["content"] = cells(content_column)
     else:
         out["content"] = out["reference"].where(out["reference"] != "", out["image"])
-    return out[LABEL_COLUMNS]
+    return with_labels_source(out[LABEL_COLUMNS], path, lines)
 
 
 @DATASETS.register("csv")
@@ -161,14 +263,14 @@ def build_dataset_spec(key: str, options: dict) -> DatasetSpec:
     """The spec for config entry ``datasets.<key>``: ``{type: <registered type>, **options}``."""
     options = dict(options)
     kind = options.pop("type", key)
-    for name in FETCH_OPTIONS + REPORT_OPTIONS:
+    for name in NON_SPEC_OPTIONS:
         options.pop(name, None)
     try:
         factory = DATASETS.get(kind)
     except UnknownNameError as err:
         raise ConfigError(f"datasets.{key}.type: {err} (python -m gmc list datasets)") from None
     params = [p for p in inspect.signature(factory).parameters.values() if p.kind is p.KEYWORD_ONLY]
-    accepted = [p.name for p in params] + list(FETCH_OPTIONS + REPORT_OPTIONS)
+    accepted = [p.name for p in params] + list(NON_SPEC_OPTIONS)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise ConfigError(
@@ -188,8 +290,13 @@ def build_dataset_spec(key: str, options: dict) -> DatasetSpec:
 
 #: config keys of ``datasets.<key>`` read by :func:`gmc.data.fetch.fetch_dataset`, not by the spec factory
 FETCH_OPTIONS = ("source", "sha256")
+#: config keys of ``datasets.<key>`` read by the manifest step (``drop_bad_images: true``: the manifest rule
+#: passes ``--drop-bad-images``, so missing or undecodable images are dropped and listed in the report)
+MANIFEST_OPTIONS = ("drop_bad_images",)
 #: config keys of ``datasets.<key>`` read by the reporting layer only
 REPORT_OPTIONS = ("reported_as",)
+#: config keys of ``datasets.<key>`` that are not options of the spec factory
+NON_SPEC_OPTIONS = FETCH_OPTIONS + MANIFEST_OPTIONS + REPORT_OPTIONS
 
 # registers the "demo" type and the real datasets (livec, koniq10k, ...; see catalog.py)
 from gmc.data.datasets import catalog, demo_type  # noqa: E402,F401

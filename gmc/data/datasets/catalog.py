@@ -19,6 +19,7 @@ from functools import partial
 
 from gmc.data.datasets import DATASETS, DatasetSpec, DownloadOption, RemoteFile
 from gmc.data.datasets import parsers as P
+from gmc.errors import ConfigError
 
 #: pyiqa's Hugging Face dataset repositories as (archives, meta-info CSVs), tried in this order. The
 #: current names are those of pyiqa 0.1.16's README (site-packages/pyiqa-0.1.16.dist-info/METADATA, lines
@@ -131,9 +132,11 @@ def koniq10k_spec(
     """KonIQ-10k: 10,073 photos; ``score``: ``mos`` (1-5) or ``mos_zscore`` (0-100); ``resolution``:
     ``1024x768`` or ``512x384``. Official split 7,058/1,000/2,015."""
     if resolution not in P.KONIQ_RESOLUTIONS:
-        raise ValueError(f"koniq10k: resolution {resolution!r} is not one of {list(P.KONIQ_RESOLUTIONS)}")
+        raise ConfigError(
+            f"datasets.{key}.resolution: {resolution!r} is not one of {list(P.KONIQ_RESOLUTIONS)}"
+        )
     if score not in P.KONIQ_SCORES:
-        raise ValueError(f"koniq10k: score {score!r} is not one of {list(P.KONIQ_SCORES)}")
+        raise ConfigError(f"datasets.{key}.score: {score!r} is not one of {list(P.KONIQ_SCORES)}")
     return _spec(
         key,
         title=title or "KonIQ-10k",
@@ -234,7 +237,7 @@ def biq2021_spec(
     """BIQ2021: 12,000 photos (train 10,000 + test 2,000), MOS 0-1 (higher better). ``subset``:
     ``all``, ``train`` or ``test`` (e.g. a copy of the test split only)."""
     if subset not in P.BIQ2021_SUBSETS:
-        raise ValueError(f"biq2021: subset {subset!r} is not one of {list(P.BIQ2021_SUBSETS)}")
+        raise ConfigError(f"datasets.{key}.subset: {subset!r} is not one of {list(P.BIQ2021_SUBSETS)}")
     if expected_count is None:
         expected_count = {"all": 12000, "train": 10000, "test": 2000}[subset]
     repo = "https://github.com/nisarahmedrana/BIQ2021"

@@ -14,6 +14,10 @@ keeps its official relative path, and validation reports it as missing.
 
 When an official label file is absent but pyiqa's meta-info CSV is (the Hugging Face mirror ships
 images plus ``meta_info/meta_info_<Name>Dataset.csv``), :func:`parse_pyiqa_meta` reads that instead.
+
+Label CSVs are read as text (``dtype=str``, no NA guessing), so names such as ``000`` keep their leading
+zeros; scores are converted explicitly. Every table records the labels file it came from
+(:func:`gmc.data.datasets.with_labels_source`), so that validation names it with a bad row.
 """
 
 from __future__ import annotations
@@ -28,15 +32,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gmc.data.datasets import LABEL_COLUMNS
+from gmc.data.datasets import LABEL_COLUMNS, with_labels_source
+from gmc.errors import ConfigError, InputFileError, UserError
 
 
-class LabelFormatError(ValueError):
+class LabelFormatError(InputFileError):
     """A label file is missing or not in the expected format; the message names the file."""
 
 
 class AmbiguousImageError(LabelFormatError):
     """A listed image name matches several files on disk."""
+
+
+class DatasetNotFoundError(UserError, FileNotFoundError):
+    """No label file of the dataset is under the folder searched; the message lists what is there."""
 
 
 # ------------------------------------------------------------------------------------------ file index
@@ -120,7 +129,7 @@ class FileIndex:
 def find_root(base: str | Path, markers: Sequence[str], index: FileIndex | None = None) -> Path:
     """The dataset root inside ``base``: for the first marker pattern (in order) that matches a file,
     the folder the pattern is relative to (shallowest match). ``base`` itself when there are no
-    markers. Raises :class:`FileNotFoundError` naming the markers and what ``base`` contains."""
+    markers. Raises :class:`DatasetNotFoundError` naming the markers and what ``base`` contains."""
     base = Path(base)
     if not markers:
         return base
@@ -132,14 +141,16 @@ def find_root(base: str | Path, markers: Sequence[str], index: FileIndex | None 
             comps = hits[0].split("/")[:-depth]
             return base.joinpath(*comps) if comps else base
     top = sorted(p.name for p in base.iterdir())[:20] if base.is_dir() else []
-    raise FileNotFoundError(
+    raise DatasetNotFoundError(
         f"no dataset found under {base}: none of the label files {list(markers)} is there "
         f"(top-level entries: {top or 'none'}). Is this the right archive or folder?"
     )
 
 
 # ------------------------------------------------------------------------------------------- helpers
-def _frame(image, mos, std=None, reference=None, content=None) -> pd.DataFrame:
+def _frame(image, mos, std=None, reference=None, content=None, *, source: Path) -> pd.DataFrame:
+    """The standard label table (:data:`LABEL_COLUMNS`) from parsed columns; scores that are not numbers
+    become NaN (validation names those images). ``source``: the labels file (or folder of them) read."""
     out = pd.DataFrame({"image": [str(x) for x in image]})
     out["reference"] = [str(x) for x in reference] if reference is not None else ""
     if content is not None:
@@ -152,7 +163,7 @@ def _frame(image, mos, std=None, reference=None, content=None) -> pd.DataFrame:
         if std is not None
         else np.nan
     )
-    return out[LABEL_COLUMNS]
+    return with_labels_source(out[LABEL_COLUMNS], source)
 
 
 def _need(index: FileIndex, patterns: Sequence[str], what: str) -> Path:
@@ -180,9 +191,10 @@ def _column(frame: pd.DataFrame, path: Path, *names: str) -> str:
     )
 
 
-def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A label CSV, every cell as text (names keep leading zeros; an empty cell is ``""``, not NaN)."""
     try:
-        return pd.read_csv(path, **kwargs)
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
         raise LabelFormatError(f"{path}: not a readable CSV ({err})") from err
 
@@ -299,7 +311,7 @@ def parse_pyiqa_meta(
         ref_col = _column(table, path, ref_col)
         refs = [index.path(r, r, prefer) for r in table[ref_col].astype(str).str.strip()]
     std = table[_column(table, path, std_col)] if std_col else None
-    return _frame(images, table[_column(table, path, score_col)], std, refs), table
+    return _frame(images, table[_column(table, path, score_col)], std, refs, source=path), table
 
 
 # -------------------------------------------------------------------------------------- authentic sets
@@ -335,7 +347,7 @@ def parse_livec(root: str | Path) -> pd.DataFrame:
     images = [
         index.path(f"Images/{n}", f"Images/{n}", ("Images",)) for n, k in zip(names, keep, strict=True) if k
     ]
-    return _frame(images, mos[keep], std[keep])
+    return _frame(images, mos[keep], std[keep], source=names_path)
 
 
 KONIQ_MARKERS = (
@@ -350,9 +362,9 @@ KONIQ_SCORES = ("mos", "mos_zscore")
 def _koniq_table(root: str | Path, resolution: str, score: str) -> tuple[pd.DataFrame, pd.Series | None]:
     """KonIQ labels plus the official ``set`` per row (None when no file has it)."""
     if resolution not in KONIQ_RESOLUTIONS:
-        raise ValueError(f"koniq10k: resolution {resolution!r} is not one of {list(KONIQ_RESOLUTIONS)}")
+        raise ConfigError(f"koniq10k: resolution {resolution!r} is not one of {list(KONIQ_RESOLUTIONS)}")
     if score not in KONIQ_SCORES:
-        raise ValueError(f"koniq10k: score {score!r} is not one of {list(KONIQ_SCORES)}")
+        raise ConfigError(f"koniq10k: score {score!r} is not one of {list(KONIQ_SCORES)}")
     index = FileIndex(root)
     scores = index.first(["koniq10k_scores_and_distributions.csv"])
     sets = index.first(["koniq10k_distributions_sets.csv"])
@@ -366,7 +378,8 @@ def _koniq_table(root: str | Path, resolution: str, score: str) -> tuple[pd.Data
     def mos_from_fractions(frame: pd.DataFrame, path: Path) -> np.ndarray:
         # c1..c5 are the fractions of ratings 1..5 in these files; the 1-5 MOS is their mean rating
         cols = [_column(frame, path, f"c{k}") for k in range(1, 6)]
-        return frame[cols].to_numpy(float) @ np.arange(1, 6, dtype=float)
+        fractions = frame[cols].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+        return fractions @ np.arange(1, 6, dtype=float)
 
     official_set = None
     if scores is not None:
@@ -377,7 +390,7 @@ def _koniq_table(root: str | Path, resolution: str, score: str) -> tuple[pd.Data
             mos, std = t[_column(t, path, "MOS")], t[_column(t, path, "SD")]
         else:
             mos, std = t[_column(t, path, "MOS_zscore")], None
-        table = _frame(image_paths(names), mos, std)
+        table = _frame(image_paths(names), mos, std, source=path)
         if sets is not None:
             spath = index.root / sets
             s = _read_csv(spath)
@@ -395,15 +408,16 @@ def _koniq_table(root: str | Path, resolution: str, score: str) -> tuple[pd.Data
             mos, std = mos_from_fractions(t, path), t[_column(t, path, "SD")]
         else:
             mos, std = t[_column(t, path, "MOS")], None
-        return _frame(image_paths(names), mos, std), t[_column(t, path, "set")].astype(str).str.strip()
+        return _frame(image_paths(names), mos, std, source=path), t[_column(t, path, "set")].str.strip()
     t = _read_csv(meta)
     names = t[_column(t, meta, "img_name")].astype(str).str.strip()
     if score == "mos":
         mos, std = mos_from_fractions(t, meta), t[_column(t, meta, "std")]
     else:
         mos, std = t[_column(t, meta, "mos")], None
-    split = t[_column(t, meta, "split")].map({0: "training", 1: "validation", 2: "test"})
-    return _frame(image_paths(names), mos, std), split
+    split = pd.to_numeric(t[_column(t, meta, "split")], errors="coerce")
+    split = split.map({0: "training", 1: "validation", 2: "test"})
+    return _frame(image_paths(names), mos, std, source=meta), split
 
 
 def parse_koniq10k(root: str | Path, resolution: str = "1024x768", score: str = "mos") -> pd.DataFrame:
@@ -454,7 +468,7 @@ def parse_bid(root: str | Path) -> pd.DataFrame:
     for n in numbers:
         name = f"DatabaseImage{n:04d}.JPG"
         images.append(index.path(name, name))
-    return _frame(images, mos, std)
+    return _frame(images, mos, std, source=path)
 
 
 SPAQ_MARKERS = (
@@ -477,7 +491,7 @@ def parse_spaq(root: str | Path) -> pd.DataFrame:
     table = table[table[_column(table, path, "Image name")].notna()]
     names = table[_column(table, path, "Image name")].astype(str).str.strip()
     images = [index.path(f"TestImage/{n}", f"TestImage/{n}", ("TestImage",)) for n in names]
-    return _frame(images, table[_column(table, path, "MOS")])
+    return _frame(images, table[_column(table, path, "MOS")], source=path)
 
 
 FLIVE_MARKERS = ("labels_image.csv",)
@@ -489,11 +503,11 @@ def parse_flive(root: str | Path) -> pd.DataFrame:
     path = _need(index, FLIVE_MARKERS, "flive")
     t = _read_csv(path)
     name_col = _column(t, path, "name", "name_image")
-    t = t[t[name_col].notna()]
-    names = t[name_col].astype(str).str.strip()
+    t = t[t[name_col].str.strip() != ""]
+    names = t[name_col].str.strip()
     images = [index.path(f"database/{n}", f"database/{n}", ("database",)) for n in names]
     std = t[_column(t, path, "std")] if any(str(c).lower() == "std" for c in t.columns) else None
-    return _frame(images, t[_column(t, path, "mos", "mos_image")], std)
+    return _frame(images, t[_column(t, path, "mos", "mos_image")], std, source=path)
 
 
 BIQ2021_MARKERS = ("Test (Images and MOS).csv", "Train (Images and MOS).csv", "Test*Images*MOS*.csv")
@@ -505,14 +519,14 @@ def _biq_csv(index: FileIndex, which: str) -> pd.DataFrame | None:
     if rel is None:
         return None
     path = index.root / rel
-    t = _read_csv(path, dtype=str, keep_default_na=False)
+    t = _read_csv(path)
     # the official header is "Image Name,MOS,," : two empty trailing columns
     t = t[[c for c in t.columns if str(c).strip() and not str(c).startswith("Unnamed:")]]
     name_col, mos_col = _column(t, path, "Image Name"), _column(t, path, "MOS")
     t = t[t[name_col].str.strip() != ""]
     names = t[name_col].str.strip()
     images = [index.path(f"Images/{n}", f"Images/{n}", ("Images",)) for n in names]
-    return _frame(images, t[mos_col].str.strip())
+    return _frame(images, t[mos_col].str.strip(), source=path)
 
 
 def parse_biq2021(root: str | Path, subset: str = "all") -> pd.DataFrame:
@@ -520,7 +534,7 @@ def parse_biq2021(root: str | Path, subset: str = "all") -> pd.DataFrame:
     MOS 0-1; images in ``Images/`` (names with spaces and parentheses, one extension in another case).
     ``subset``: ``all`` (train then test), ``train`` or ``test``."""
     if subset not in BIQ2021_SUBSETS:
-        raise ValueError(f"biq2021: subset {subset!r} is not one of {list(BIQ2021_SUBSETS)}")
+        raise ConfigError(f"biq2021: subset {subset!r} is not one of {list(BIQ2021_SUBSETS)}")
     index = FileIndex(root)
     parts = []
     for which in ("Train", "Test"):
@@ -578,7 +592,8 @@ def parse_kadid10k(root: str | Path) -> pd.DataFrame:
     var = pd.to_numeric(t[_column(t, path, "var")], errors="coerce") if "var" in t.columns else None
     images = [index.path(f"images/{n}", f"images/{n}", ("images",)) for n in dist]
     refs = [index.path(f"images/{n}", f"images/{n}", ("images",)) for n in ref]
-    return _frame(images, t[_column(t, path, "dmos")], np.sqrt(var) if var is not None else None, refs)
+    std = np.sqrt(var) if var is not None else None
+    return _frame(images, t[_column(t, path, "dmos")], std, refs, source=path)
 
 
 PIPAL_MARKERS = ("Train_Label/A*.txt", *pyiqa_markers("pipal"))
@@ -609,7 +624,7 @@ def parse_pipal(root: str | Path) -> pd.DataFrame:
             images.append(index.path(fields[0], f"Distortion_1/{fields[0]}", _PIPAL_DIST))
             refs.append(ref)
             mos.append(fields[1])
-    return _frame(images, mos, None, refs)
+    return _frame(images, mos, None, refs, source=index.root / Path(labels[0]).parent)
 
 
 TID2013_MARKERS = ("mos_with_names.txt", *pyiqa_markers("tid2013"))
@@ -648,7 +663,7 @@ def parse_tid2013(root: str | Path) -> pd.DataFrame:
     for n in names:
         ref = f"{n[:3].upper()}.BMP"
         refs.append(index.path(f"reference_images/{ref}", f"reference_images/{ref}", ("reference_images",)))
-    return _frame(images, mos, std, refs)
+    return _frame(images, mos, std, refs, source=path)
 
 
 LIVE_MARKERS = ("dmos_realigned.mat", *pyiqa_markers("live"))
@@ -689,6 +704,7 @@ def parse_live(root: str | Path) -> pd.DataFrame:
         dmos[keep],
         std[keep],
         [x for x, k in zip(refs, keep, strict=True) if k],
+        source=path,
     )
 
 
@@ -733,4 +749,5 @@ def parse_csiq(root: str | Path) -> pd.DataFrame:
         images.append(index.path(fname, f"dst_imgs/{folder}/{fname}", ("dst_imgs", folder)))
         refs.append(index.path(f"src_imgs/{img}.png", f"src_imgs/{img}.png", ("src_imgs",)))
     std_col = next((c for c in table.columns if str(c).strip().lower() == "dmos_std"), None)
-    return _frame(images, table[_column(table, path, "dmos")], table[std_col] if std_col else None, refs)
+    std = table[std_col] if std_col else None
+    return _frame(images, table[_column(table, path, "dmos")], std, refs, source=path)

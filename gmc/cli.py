@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from gmc.errors import UserError
+from gmc.errors import ConfigError, InputFileError, UserError
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {}
 
@@ -172,23 +172,32 @@ def _split_args(p):
     p.add_argument("--dataset-json", type=Path, help="needed by --protocol official")
 
 
-@command("split", "write pinned, seeded train/val/test splits keyed by image name")
-def split(args):
-    from gmc.data.datasets import build_dataset_spec
-    from gmc.data.manifest import read_manifest
-    from gmc.data.splits import check_splits, make_splits, official_splits
-    from gmc.io import write_csv
+def _existing(path: Path, what: str, fix: str) -> Path:
+    """``path`` when it is a file, else :class:`InputFileError` naming it as ``what`` with ``fix``."""
+    if not path.is_file():
+        raise InputFileError(f"{what} {path} does not exist; {fix}")
+    return path
 
-    spec = build_dataset_spec(args.dataset, args.options)
-    table = read_manifest(args.manifest)
-    group_by = "content" if spec.split_by == "reference" else "image"
-    if args.protocol == "official":
-        root = Path(json.loads(args.dataset_json.read_text())["root"])
-        splits = official_splits(
-            args.dataset, root, options=args.options, seed=args.seed, val_fraction=args.val_fraction
-        )
-    else:
-        splits = make_splits(
+
+def _dataset_root(path: Path | None) -> Path:
+    """The dataset folder recorded in a ``dataset.json`` of ``fetch`` or ``demo-data``."""
+    fix = "make it with `python -m gmc fetch` or `demo-data` (`snakemake` does) and pass --dataset-json"
+    if path is None:
+        raise InputFileError(f"no dataset.json given; {fix}")
+    try:
+        return Path(json.loads(_existing(path, "dataset record", fix).read_text(encoding="utf-8"))["root"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise InputFileError(
+            f"{path} is not a dataset record (a JSON object with a 'root'): {err}; {fix}"
+        ) from None
+
+
+def _random_splits(args, table, group_by: str):
+    """``make_splits`` with the command's settings; a dataset too small for them is a :class:`ConfigError`."""
+    from gmc.data.splits import make_splits
+
+    try:
+        return make_splits(
             table,
             n_splits=args.n_splits,
             test_fraction=args.test_fraction,
@@ -196,10 +205,43 @@ def split(args):
             seed=args.seed,
             group_by=group_by,
         )
+    except ValueError as err:
+        raise ConfigError(
+            f"cannot make {args.n_splits} random split(s) of dataset {args.dataset!r} ({len(table)} images "
+            f"in {args.manifest}, test_fraction {args.test_fraction}, val_fraction {args.val_fraction}): "
+            f"{err}; check benchmark.splits, test_fraction and val_fraction in the config, or the dataset"
+        ) from None
+
+
+@command("split", "write pinned, seeded train/val/test splits keyed by image name")
+def split(args):
+    from gmc.data.datasets import build_dataset_spec
+    from gmc.data.manifest import read_manifest
+    from gmc.data.splits import check_splits, official_splits
+    from gmc.io import write_csv
+
+    spec = build_dataset_spec(args.dataset, args.options)
+    table = read_manifest(_existing(args.manifest, "manifest", "make it with `python -m gmc manifest`"))
+    group_by = "content" if spec.split_by == "reference" else "image"
+    if args.protocol == "official":
+        splits = official_splits(
+            args.dataset,
+            _dataset_root(args.dataset_json),
+            options=args.options,
+            seed=args.seed,
+            val_fraction=args.val_fraction,
+        )
+    else:
+        splits = _random_splits(args, table, group_by)
     try:  # the splits made here and the official ones read from the dataset's files alike
         sizes = check_splits(splits, table, group_by=group_by)
     except ValueError as err:
-        raise ValueError(f"{args.protocol} splits of dataset {args.dataset!r}: {err}") from None
+        if args.protocol != "official":
+            raise  # made here: a bug, keep its traceback
+        raise InputFileError(
+            f"official splits of dataset {args.dataset!r}, read from the dataset's files: {err}; check that "
+            "the dataset's split files belong to its labels (or use the random protocol)"
+        ) from None
     logging.getLogger(__name__).info("split sizes (train/val/test): %s", sizes)
     write_csv(args.out, splits)
 

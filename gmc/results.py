@@ -1,4 +1,8 @@
-"""Glue between the workflow's results/ and the report: the run table and the report inputs."""
+"""Glue between the workflow's results/ and the report: the run table and the report inputs.
+
+A run record or run table that is missing, unreadable or lacks a field raises
+:class:`gmc.errors.InputFileError` naming the file and the fix (the command line prints it without a
+traceback)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,11 @@ from pathlib import Path
 import pandas as pd
 
 from gmc.config import config_hash
+from gmc.errors import InputFileError
+from gmc.reporting.scores import read_csv_file
+
+#: columns of the run table the report's provenance reads (``precision`` is optional: older tables)
+RUNS_COLUMNS = ("git_sha", "selection", "device", "device_name", "cpu")
 
 
 def run_precision(run_config: dict, summary: dict) -> str:
@@ -16,39 +25,63 @@ def run_precision(run_config: dict, summary: dict) -> str:
     return "amp-float16" if amp and str(summary["device"]).startswith("cuda") else "float32"
 
 
+def _retrain(path: Path) -> str:
+    return f"train the run again (`snakemake --forcerun {path.parent / 'model.pt'}`) or pass the right file"
+
+
+def read_run_record(path: Path) -> dict:
+    """A run's ``run.json`` (written by ``gmc train``) as a dict; :class:`InputFileError` when it is
+    missing or not a JSON object."""
+    try:
+        run = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise InputFileError(f"cannot read run record {path} ({err.strerror}); {_retrain(path)}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputFileError(f"run record {path} is not valid JSON ({err}); {_retrain(path)}") from None
+    if not isinstance(run, dict):
+        raise InputFileError(f"run record {path} is not a JSON object; {_retrain(path)}")
+    return run
+
+
+def _run_row(path: Path, run: dict) -> dict:
+    """The run table's row of the run recorded in ``run`` (read from ``path``)."""
+    cfg, summary, prov = run["run_config"], run["summary"], run["provenance"]
+    return {
+        "model": cfg["model"],
+        "arch": cfg["arch"],
+        "loss": cfg["loss"],
+        "loss_role": cfg["loss_role"],
+        "train_set": cfg["train_set"],
+        "split": cfg["split"],
+        "seed": cfg["seed"],
+        "config_hash": summary["config_hash"],
+        "selection": summary["selection"],
+        "best_epoch": summary["best_epoch"],
+        "epochs": summary["epochs"],
+        "n_train": summary["n_train"],
+        "n_val": summary["n_val"],
+        "device": summary["device"],
+        "precision": run_precision(cfg, summary),
+        # absent from runs made before these fields were recorded
+        "device_name": summary.get("device_name", "not recorded"),
+        "cpu": prov.get("cpu", "not recorded"),
+        "threads": run.get("threads"),
+        "git_sha": prov["git_sha"],
+        "git_dirty": prov["git_dirty"],
+        "torch": prov["packages"]["torch"],
+        "run_dir": path.parent.as_posix(),
+    }
+
+
 def collect_runs(run_jsons: list[str | Path]) -> pd.DataFrame:
-    """One row per training run: identity, config hash, selected epoch, code version, device, CPU model."""
+    """One row per training run: identity, config hash, selected epoch, code version, device, CPU model.
+    A run record without a field the table needs is an :class:`InputFileError` naming the file."""
     rows = []
-    for path in run_jsons:
-        run = json.loads(Path(path).read_text())
-        cfg, summary, prov = run["run_config"], run["summary"], run["provenance"]
-        rows.append(
-            {
-                "model": cfg["model"],
-                "arch": cfg["arch"],
-                "loss": cfg["loss"],
-                "loss_role": cfg["loss_role"],
-                "train_set": cfg["train_set"],
-                "split": cfg["split"],
-                "seed": cfg["seed"],
-                "config_hash": summary["config_hash"],
-                "selection": summary["selection"],
-                "best_epoch": summary["best_epoch"],
-                "epochs": summary["epochs"],
-                "n_train": summary["n_train"],
-                "n_val": summary["n_val"],
-                "device": summary["device"],
-                "precision": run_precision(cfg, summary),
-                # absent from runs made before these fields were recorded
-                "device_name": summary.get("device_name", "not recorded"),
-                "cpu": prov.get("cpu", "not recorded"),
-                "threads": run.get("threads"),
-                "git_sha": prov["git_sha"],
-                "git_dirty": prov["git_dirty"],
-                "torch": prov["packages"]["torch"],
-                "run_dir": Path(path).parent.as_posix(),
-            }
-        )
+    for path in map(Path, run_jsons):
+        try:
+            rows.append(_run_row(path, read_run_record(path)))
+        except KeyError as err:
+            raise InputFileError(f"run record {path} has no field {err}; {_retrain(path)}") from None
     return pd.DataFrame(rows).sort_values(["model", "loss", "train_set", "split"]).reset_index(drop=True)
 
 
@@ -68,6 +101,17 @@ def _dataset_metadata(bench, config: dict, keys: list[str]) -> dict[str, dict]:
     return out
 
 
+def read_run_table(path: Path) -> pd.DataFrame:
+    """``results/runs.csv`` (:func:`collect_runs`) with the columns the report reads;
+    :class:`InputFileError` naming the file when it is missing, unreadable or lacks one."""
+    fix = "make it with `python -m gmc aggregate` (`snakemake` does) or pass the right path"
+    runs = read_csv_file(path, "run table", (*RUNS_COLUMNS, "precision"), fix)
+    missing = [c for c in RUNS_COLUMNS if c not in runs.columns]
+    if missing:
+        raise InputFileError(f"run table {path}: missing column(s) {', '.join(missing)}; {fix}")
+    return runs
+
+
 def _run_provenance(config: dict, runs_csv: Path | None) -> dict:
     """Code and package versions of this process plus what the run table says about the runs."""
     from gmc.provenance import provenance
@@ -75,7 +119,7 @@ def _run_provenance(config: dict, runs_csv: Path | None) -> dict:
     prov = provenance()
     prov["config_hash"] = config_hash(config)
     if runs_csv is not None:
-        runs = pd.read_csv(runs_csv)
+        runs = read_run_table(Path(runs_csv))
         prov.update(
             {
                 "runs": len(runs),
@@ -115,7 +159,7 @@ def render(scores_csv: Path, runs_csv: Path, config: dict, out_dir: Path) -> Non
         models=models,
         provenance=_run_provenance(config, runs_csv),
         reported_csv=Path(reported) if reported else None,
-        title=config["title"],
+        title=bench.config["title"],  # the schema's default when the config has none
     )
 
 
@@ -141,5 +185,5 @@ def render_ablations(scores_csv: Path | None, runs_csv: Path | None, config: dic
         ablations=[a.as_dict() for a in bench.ablations],
         datasets=_dataset_metadata(bench, config, train_sets),
         provenance=_run_provenance(config, runs_csv),
-        title=config["title"],
+        title=bench.config["title"],  # the schema's default when the config has none
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gmc.errors import ConfigError, InputFileError
 from gmc.reporting import display, figures, tables
 from gmc.reporting.html import render_html
 from gmc.reporting.latex import to_booktabs
@@ -26,10 +27,10 @@ FIX_RUNS = "run `snakemake ablations` to train and evaluate the missing runs"
 
 def _require(spec: dict, keys: tuple[str, ...], what: str) -> None:
     if not isinstance(spec, dict):
-        raise ValueError(f"{what} must be a mapping, got {type(spec).__name__}; {FIX_CONFIG}")
+        raise ConfigError(f"{what} must be a mapping, got {type(spec).__name__}; {FIX_CONFIG}")
     missing = [k for k in keys if k not in spec]
     if missing:
-        raise ValueError(f"{what}: missing key(s) {', '.join(missing)}; {FIX_CONFIG}")
+        raise ConfigError(f"{what}: missing key(s) {', '.join(missing)}; {FIX_CONFIG}")
 
 
 def _variant(variant: dict, where: str) -> dict:
@@ -42,23 +43,24 @@ def _variant(variant: dict, where: str) -> dict:
 
 
 def normalise(ablation: dict, position: int) -> dict:
-    """Check one ablation spec and return it with strings, defaults and an int ``splits``."""
+    """Check one ablation spec (:class:`ConfigError` naming the key) and return it with strings, defaults
+    and an int ``splits``."""
     where = f"ablation #{position + 1}"
     _require(ablation, ("name", "title", "train_sets", "splits", "variants"), where)
     name = str(ablation["name"])
     where = f"ablation {name!r}"
     if not NAME.match(name):
-        raise ValueError(f"{where}: name must be path-safe (letters, digits, _ . -); {FIX_CONFIG}")
+        raise ConfigError(f"{where}: name must be path-safe (letters, digits, _ . -); {FIX_CONFIG}")
     splits = ablation["splits"]
     if isinstance(splits, bool) or not isinstance(splits, int) or splits < 1:
-        raise ValueError(f"{where}: 'splits' must be a positive integer, got {splits!r}; {FIX_CONFIG}")
+        raise ConfigError(f"{where}: 'splits' must be a positive integer, got {splits!r}; {FIX_CONFIG}")
     train_sets = [str(t) for t in ablation["train_sets"] or []]
     if not train_sets or len(set(train_sets)) != len(train_sets):
-        raise ValueError(f"{where}: 'train_sets' must be a non-empty list without repeats; {FIX_CONFIG}")
+        raise ConfigError(f"{where}: 'train_sets' must be a non-empty list without repeats; {FIX_CONFIG}")
     variants = [_variant(v, f"{where}, variant #{i + 1}") for i, v in enumerate(ablation["variants"] or [])]
     names = [v["name"] for v in variants]
     if not variants or len(set(names)) != len(names):
-        raise ValueError(f"{where}: 'variants' must be a non-empty list with unique names; {FIX_CONFIG}")
+        raise ConfigError(f"{where}: 'variants' must be a non-empty list with unique names; {FIX_CONFIG}")
     return {
         "name": name,
         "title": str(ablation["title"]),
@@ -70,11 +72,12 @@ def normalise(ablation: dict, position: int) -> dict:
 
 
 def check_datasets(specs: list[dict], datasets: dict[str, dict]) -> None:
-    """Every training set must be described in ``datasets`` (title, synthetic flag)."""
+    """Every training set must be described in ``datasets`` (title, synthetic flag); an unknown one is a
+    :class:`ConfigError`."""
     for spec in specs:
         unknown = [t for t in spec["train_sets"] if t not in datasets]
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"ablation {spec['name']!r}: train set(s) {', '.join(map(repr, unknown))} are not in the "
                 f"datasets metadata (known: {', '.join(sorted(datasets)) or '(none)'}); {FIX_CONFIG} or "
                 "configure the dataset"
@@ -96,8 +99,9 @@ def _describe(variant: dict, train_set: str) -> str:
 
 def check_cells(used: pd.DataFrame, spec: dict, source: Path) -> None:
     """Each (variant, train_set) cell needs intra-dataset SROCC rows from a single loss role, with exactly
-    ``spec["splits"]`` splits per metric. A split with an undefined correlation (NaN value: constant
-    predictions) still has its row, so it counts. ``used``: :func:`gmc.reporting.tables.ablation_scores`."""
+    ``spec["splits"]`` splits per metric (:class:`InputFileError` naming ``source`` when not). A split with
+    an undefined correlation (NaN value: constant predictions) still has its row, so it counts.
+    ``used``: :func:`gmc.reporting.tables.ablation_scores`."""
     head = f"scores file {source}: ablation {spec['name']!r}"
     missing = []
     for variant in spec["variants"]:
@@ -112,21 +116,21 @@ def check_cells(used: pd.DataFrame, spec: dict, source: Path) -> None:
                 continue
             roles = sorted(cell["loss_role"].unique())
             if len(roles) > 1:
-                raise ValueError(
+                raise InputFileError(
                     f"{head}: {_describe(variant, train_set)} has rows with several loss roles "
                     f"({', '.join(map(repr, roles))}); one run must have one role; fix the scores file"
                 )
             for metric, part in cell.groupby("metric", sort=True):
                 if len(part) != spec["splits"]:
                     got = ", ".join(map(str, sorted(part["split"])))
-                    raise ValueError(
+                    raise InputFileError(
                         f"{head}: {_describe(variant, train_set)} has {len(part)} {metric} split(s) "
                         f"({got}), expected {spec['splits']} (the ablation's 'splits'); {FIX_RUNS}, or set "
                         "'splits' to the number of splits run"
                     )
     if missing:
         more = f"; and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise ValueError(
+        raise InputFileError(
             f"{head}: no intra-dataset SROCC rows (test_set == train_set) for {len(missing)} cell(s): "
             f"{'; '.join(missing[:5])}{more}; {FIX_RUNS}"
         )
@@ -177,8 +181,9 @@ def render_ablation_report(
     to ``ablations.provenance.json``. An empty ``ablations`` list writes a page saying so (``scores_csv``
     may then be None; it is not read).
 
-    Raises ``ValueError`` (naming the file and the fix) for malformed scores or specs, unknown datasets,
-    missing runs and wrong split counts, before writing anything.
+    Raises, before writing anything, :class:`ConfigError` for malformed specs and unknown datasets, and
+    :class:`InputFileError` (naming the file and the fix) for malformed scores, missing runs and wrong split
+    counts (both are ``ValueError``).
     """
     out_dir = Path(out_dir)
     specs = [normalise(a, i) for i, a in enumerate(ablations)]
@@ -189,7 +194,7 @@ def render_ablation_report(
     scores_csv = Path(scores_csv) if scores_csv is not None else None
     names = [s["name"] for s in specs]
     if len(set(names)) != len(names):
-        raise ValueError(f"ablation names must be unique, got {', '.join(names)}; {FIX_CONFIG}")
+        raise ConfigError(f"ablation names must be unique, got {', '.join(names)}; {FIX_CONFIG}")
     check_datasets(specs, datasets)
 
     scores = load_scores(scores_csv, loss_roles=None) if specs else None

@@ -1,6 +1,10 @@
 """Report figures (matplotlib, Agg, no pyplot state): each function writes ``<stem>.png`` and ``<stem>.pdf``
 atomically and deterministically (no creation date in the PDF, fixed split-point offsets, sorted data).
 
+Text from the config (dataset, model and ablation titles, variant labels) is drawn literally: ``RC`` turns
+matplotlib's mathtext off for every Text of these figures, so a ``$``, ``^``, ``_`` or backslash in a title
+is shown as typed instead of starting a formula (or failing to parse one).
+
 Splits whose correlation is undefined (NaN: constant predictions) are not plotted; medians are over the
 defined splits, and a median that excludes undefined splits is marked with ``UNDEFINED_MARK``. The callers
 say so in the captions (:func:`undefined_note`)."""
@@ -29,6 +33,9 @@ RC = {
     "grid.alpha": 0.3,
     "pdf.fonttype": 42,
     "svg.hashsalt": "gmc",
+    # every label of these figures is plain text, much of it from the config: never mathtext or LaTeX
+    "text.parse_math": False,
+    "text.usetex": False,
 }
 COLORS = mpl.colormaps["tab10"].colors
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
@@ -232,11 +239,6 @@ def gcc_vs_native_scatter(
         return save(fig, stem)
 
 
-def _plain(text: str) -> str:
-    """User-supplied text shown literally (a ``$`` would otherwise start matplotlib mathtext)."""
-    return str(text).replace("$", r"\$")
-
-
 def ablation_points(
     scores: pd.DataFrame,
     stem: Path,
@@ -280,15 +282,15 @@ def ablation_points(
             ax.scatter(
                 x, medians, marker="D", s=48, color=COLORS[0], edgecolor="black", linewidth=0.6, zorder=4
             )
-            ax.set_title(_plain(title(datasets, ds)) + _dagger(datasets, ds))
-            labels = [textwrap.fill(_plain(v["label"]), 16) for v in variants]
+            ax.set_title(title(datasets, ds) + _dagger(datasets, ds))
+            labels = [textwrap.fill(v["label"], 16) for v in variants]
             ax.set_xticks(x, labels, **({"rotation": 30, "ha": "right"} if rotate else {}))
             ax.set_xlim(-0.5, len(variants) - 0.5)
         if shown:
             span = max(max(shown) - min(shown), 0.02)
             axes[0].set_ylim(min(shown) - 0.12 * span, max(shown) + 0.12 * span)
         axes[0].set_ylabel(f"{metric} (intra-dataset)")
-        _title(fig, f"{_plain(ablation['title'])}: {metric} per variant", synthetic)
+        _title(fig, f"{ablation['title']}: {metric} per variant", synthetic)
         handles = [
             _marker("D", COLORS[0], "median over splits"),
             Line2D([], [], linestyle="", marker="o", markersize=4, color="black", label="split"),

@@ -1,7 +1,8 @@
 """Load and validate the inputs of the report: ``results/scores.csv`` and the optional reported-numbers CSV.
 
-Bad input never becomes a silent wrong number: every problem raises ``ValueError`` naming the file, the
-offending values (with CSV line numbers where useful) and what is expected.
+Bad input never becomes a silent wrong number: every problem raises :class:`gmc.errors.InputFileError` (a
+``ValueError``) naming the file, the offending values (with CSV line numbers where useful) and what is
+expected; the command line prints it without a traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from gmc.config.settings import REPORTED_LOSS_ROLES as LOSS_ROLES
+from gmc.errors import InputFileError
 
 SCORE_COLUMNS = ("model", "loss", "loss_role", "train_set", "test_set", "split", "metric", "value")
 KEY_COLUMNS = ("model", "loss", "loss_role", "train_set", "test_set", "split", "metric")
@@ -19,6 +21,11 @@ TEXT_COLUMNS = ("model", "loss", "loss_role", "train_set", "test_set", "metric")
 METRICS = ("SROCC", "PLCC", "KROCC", "RMSE")
 CORRELATIONS = ("SROCC", "PLCC", "KROCC")  # undefined (NaN) when a model predicts a constant
 REPORTED_COLUMNS = ("method", "train_set", "test_set", "srocc", "plcc")
+#: the fix when the scores and the config (the metadata) disagree
+STALE = (
+    "the scores come from another config: rerun `snakemake` to score this config's runs, or configure "
+    "what the scores name"
+)
 
 
 def _lines(mask: pd.Series, limit: int = 5) -> str:
@@ -28,18 +35,20 @@ def _lines(mask: pd.Series, limit: int = 5) -> str:
     return ", ".join(lines[:limit]) + more
 
 
-def _read_csv(path: Path, what: str, text_columns: tuple[str, ...]) -> pd.DataFrame:
+def read_csv_file(path: Path, what: str, text_columns: tuple[str, ...], fix: str) -> pd.DataFrame:
+    """Read ``path`` with ``text_columns`` as strings; ``what`` names the file and ``fix`` says how to make
+    it when it is missing."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist")
+        raise InputFileError(f"{what} {path} does not exist; {fix}")
     try:
         frame = pd.read_csv(
             path, dtype=dict.fromkeys(text_columns, str), keep_default_na=False, na_values=[""]
         )
     except pd.errors.EmptyDataError:
-        raise ValueError(f"{what} {path} is empty (no header, no rows)") from None
+        raise InputFileError(f"{what} {path} is empty (no header, no rows); {fix}") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{what} {path} is not a readable CSV file: {exc}") from None
+        raise InputFileError(f"{what} {path} is not a readable CSV file: {exc}") from None
     return frame
 
 
@@ -51,8 +60,8 @@ def validate_scores(
     """Check a long-format scores table and return a clean copy (only the known columns, typed, sorted).
 
     ``loss_roles``: the accepted ``loss_role`` values; ``None`` accepts any non-empty role (ablation runs).
-    Raises ``ValueError`` naming ``source`` for: no rows, missing columns, empty or NaN cells, unknown metric
-    or loss role, non-numeric or non-finite values, non-integer splits, duplicate rows.
+    Raises :class:`InputFileError` naming ``source`` for: no rows, missing columns, empty or NaN cells,
+    unknown metric or loss role, non-numeric or non-finite values, non-integer splits, duplicate rows.
 
     One exception: ``value`` may be NaN (an empty cell or ``nan``) for the correlation metrics
     (``CORRELATIONS``): a model that predicts the same score for every test image has an undefined
@@ -61,12 +70,12 @@ def validate_scores(
     """
     missing = [c for c in SCORE_COLUMNS if c not in frame.columns]
     if missing:
-        raise ValueError(
+        raise InputFileError(
             f"scores file {source}: missing column(s) {', '.join(missing)}; "
             f"found {', '.join(map(str, frame.columns)) or '(none)'}; expected {', '.join(SCORE_COLUMNS)}"
         )
     if frame.empty:
-        raise ValueError(f"scores file {source} has a header but no rows: nothing to report")
+        raise InputFileError(f"scores file {source} has a header but no rows: nothing to report")
     frame = frame.loc[:, list(SCORE_COLUMNS)].reset_index(drop=True)
 
     raw = frame["value"].astype(str).str.strip().str.lower()
@@ -79,7 +88,7 @@ def validate_scores(
         if column in TEXT_COLUMNS:
             empty |= frame[column].astype(str).str.strip().eq("")
         if empty.any():
-            raise ValueError(
+            raise InputFileError(
                 f"scores file {source}: {int(empty.sum())} empty/NaN value(s) in column {column!r} "
                 f"(CSV line(s) {_lines(empty)}); every cell must be filled"
             )
@@ -89,14 +98,14 @@ def validate_scores(
     bad_metric = ~frame["metric"].isin(METRICS)
     if bad_metric.any():
         unknown = sorted(frame.loc[bad_metric, "metric"].unique())
-        raise ValueError(
+        raise InputFileError(
             f"scores file {source}: unknown metric(s) {', '.join(map(repr, unknown))} "
             f"(CSV line(s) {_lines(bad_metric)}); valid metrics: {', '.join(METRICS)}"
         )
     bad_role = ~frame["loss_role"].isin(loss_roles) if loss_roles is not None else None
     if bad_role is not None and bad_role.any():
         unknown = sorted(frame.loc[bad_role, "loss_role"].unique())
-        raise ValueError(
+        raise InputFileError(
             f"scores file {source}: unknown loss_role(s) {', '.join(map(repr, unknown))} "
             f"(CSV line(s) {_lines(bad_role)}); valid loss roles: {', '.join(loss_roles)}"
         )
@@ -105,7 +114,7 @@ def validate_scores(
     bad_value = ~np.isfinite(values) & ~undefined
     if bad_value.any():
         got = ", ".join(f"{str(v)!r} ({m})" for m, v in frame.loc[bad_value, ["metric", "value"]].values[:5])
-        raise ValueError(
+        raise InputFileError(
             f"scores file {source}: {int(bad_value.sum())} non-numeric, NaN or infinite value(s) in column "
             f"'value' (CSV line(s) {_lines(bad_value)}; got {got}); a metric that could not be computed must "
             f"be fixed upstream, not reported (only {'/'.join(CORRELATIONS)} may be NaN: constant "
@@ -116,7 +125,7 @@ def validate_scores(
     splits = pd.to_numeric(frame["split"], errors="coerce").astype(float)
     bad_split = ~np.isfinite(splits) | (splits != np.round(splits))
     if bad_split.any():
-        raise ValueError(
+        raise InputFileError(
             f"scores file {source}: split must be an integer (CSV line(s) {_lines(bad_split)}); "
             f"got {', '.join(map(repr, frame.loc[bad_split, 'split'].astype(str).unique()[:5]))}"
         )
@@ -124,12 +133,12 @@ def validate_scores(
 
     duplicated = frame.duplicated(list(KEY_COLUMNS), keep=False)
     if duplicated.any():
-        raise ValueError(
+        raise InputFileError(
             f"scores file {source}: {int(duplicated.sum())} rows repeat the same "
             f"({', '.join(KEY_COLUMNS)}) (CSV line(s) {_lines(duplicated)}); each value must appear once"
         )
     if not frame["metric"].eq("SROCC").any():
-        raise ValueError(f"scores file {source}: no SROCC rows; the report's tables are built on SROCC")
+        raise InputFileError(f"scores file {source}: no SROCC rows; the report's tables are built on SROCC")
     return frame.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
 
 
@@ -137,14 +146,13 @@ def check_metadata(
     frame: pd.DataFrame, datasets: dict[str, dict], models: dict[str, dict], source: str | Path
 ) -> None:
     """Every model and dataset in the scores must be described (title, synthetic flag), and native rows
-    must use the model's declared native loss."""
+    must use the model's declared native loss; :class:`InputFileError` naming ``source`` when not."""
     used_sets = sorted(set(frame["train_set"]) | set(frame["test_set"]))
     unknown_sets = [d for d in used_sets if d not in datasets]
     if unknown_sets:
-        raise ValueError(
+        raise InputFileError(
             f"scores file {source}: dataset(s) {', '.join(map(repr, unknown_sets))} are not in the datasets "
-            f"metadata (known: {', '.join(sorted(datasets)) or '(none)'}); pass their title and "
-            "synthetic_demo flag"
+            f"metadata (known: {', '.join(sorted(datasets)) or '(none)'}); {STALE}"
         )
     for key in used_sets:
         if "synthetic_demo" not in datasets[key]:
@@ -154,24 +162,25 @@ def check_metadata(
             )
     unknown_models = sorted(m for m in set(frame["model"]) if m not in models)
     if unknown_models:
-        raise ValueError(
+        raise InputFileError(
             f"scores file {source}: model(s) {', '.join(map(repr, unknown_models))} are not in the models "
-            f"metadata (known: {', '.join(sorted(models)) or '(none)'})"
+            f"metadata (known: {', '.join(sorted(models)) or '(none)'}); {STALE}"
         )
     native = frame[frame["loss_role"] == "native"]
     for (model, loss), _ in native.groupby(["model", "loss"], sort=True):
         declared = models[model].get("native_loss")
         if declared is not None and str(declared) != loss:
-            raise ValueError(
+            raise InputFileError(
                 f"scores file {source}: model {model!r} has loss_role 'native' rows with loss {loss!r}, but "
-                f"its declared native loss is {declared!r}"
+                f"its declared native loss is {declared!r}; {STALE}"
             )
 
 
 def load_scores(path: str | Path, loss_roles: tuple[str, ...] | None = LOSS_ROLES) -> pd.DataFrame:
     """Read and validate ``results/scores.csv`` (see :func:`validate_scores`)."""
     path = Path(path)
-    return validate_scores(_read_csv(path, "scores file", TEXT_COLUMNS), path, loss_roles)
+    fix = "make it with `python -m gmc score` (`snakemake` does) or pass the right path"
+    return validate_scores(read_csv_file(path, "scores file", TEXT_COLUMNS, fix), path, loss_roles)
 
 
 def load_reported(path: str | Path) -> pd.DataFrame:
@@ -180,10 +189,10 @@ def load_reported(path: str | Path) -> pd.DataFrame:
     Empty srocc/plcc cells are allowed (some sources report only one of them)."""
     path = Path(path)
     text = ("method", "paper", "protocol", "train_set", "test_set", "source_url", "note")
-    frame = _read_csv(path, "reported-numbers file", text)
+    frame = read_csv_file(path, "reported-numbers file", text, "check report.reported_csv in the config")
     missing = [c for c in REPORTED_COLUMNS if c not in frame.columns]
     if missing:
-        raise ValueError(
+        raise InputFileError(
             f"reported-numbers file {path}: missing column(s) {', '.join(missing)}; "
             f"found {', '.join(map(str, frame.columns)) or '(none)'}"
         )
@@ -191,7 +200,7 @@ def load_reported(path: str | Path) -> pd.DataFrame:
         numbers = pd.to_numeric(frame[column], errors="coerce")
         bad = numbers.isna() & frame[column].notna()
         if bad.any():
-            raise ValueError(
+            raise InputFileError(
                 f"reported-numbers file {path}: non-numeric {column} (CSV line(s) {_lines(bad)})"
             )
         frame[column] = numbers.astype(float)

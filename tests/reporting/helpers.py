@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 from pathlib import Path
 
+import matplotlib as mpl
 import pytest
 
 needs_pdflatex = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
@@ -26,3 +28,25 @@ def compile_tables(tex_files: list[Path], workdir: Path) -> subprocess.Completed
         text=True,
         timeout=120,
     )
+
+
+def capture_figure_svgs(monkeypatch) -> list[str]:
+    """Make :func:`gmc.reporting.figures.save` also draw every figure it saves as SVG with its text kept as
+    text (``svg.fonttype: none``); return the list those SVG documents are appended to. Text drawn as a
+    formula (matplotlib mathtext) is broken into separate glyphs there, so a title that appears whole in
+    the SVG was drawn literally."""
+    from gmc.reporting import figures
+
+    svgs: list[str] = []
+    save = figures.save
+
+    def save_and_capture(fig, stem):
+        paths = save(fig, stem)
+        buffer = io.StringIO()
+        with mpl.rc_context({"svg.fonttype": "none"}):
+            fig.savefig(buffer, format="svg")
+        svgs.append(buffer.getvalue())
+        return paths
+
+    monkeypatch.setattr(figures, "save", save_and_capture)
+    return svgs

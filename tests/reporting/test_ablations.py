@@ -13,7 +13,7 @@ import pytest
 
 from gmc.reporting import render_ablation_report
 from gmc.reporting.scores import validate_scores
-from tests.reporting.helpers import compile_tables, needs_pdflatex
+from tests.reporting.helpers import capture_figure_svgs, compile_tables, needs_pdflatex
 
 SPLITS = (0, 1, 2)
 METRICS = ("SROCC", "PLCC", "KROCC", "RMSE")
@@ -268,6 +268,28 @@ def test_unknown_dataset_and_bad_spec(tmp_path: Path):
         render(tmp_path, ablations=[{**ABLATIONS[0], "name": "../x"}])
     with pytest.raises(ValueError, match="names must be unique"):
         render(tmp_path, ablations=[ABLATIONS[0], ABLATIONS[0]])
+
+
+def test_titles_with_dollar_signs_and_backslashes_are_drawn_literally(tmp_path: Path, monkeypatch):
+    """Ablation, dataset and variant titles reach the figure as typed (no matplotlib mathtext)."""
+    svgs = capture_figure_svgs(monkeypatch)
+    labels = ["$x^$", r"\$5", "a_b^c $y$"]
+    spec = {
+        **ABLATIONS[0],
+        "title": "Queue $q$ (GCC)",
+        "variants": [
+            {**v, "label": label} for v, label in zip(ABLATIONS[0]["variants"], labels, strict=True)
+        ],
+    }
+    sets = datasets(True)
+    sets["demo_a"]["title"] = "Set $1 to $2"
+    scores = tmp_path / "scores.csv"
+    make_scores().to_csv(scores, index=False)
+    render_ablation_report(scores, tmp_path / "out", ablations=[spec], datasets=sets, provenance=PROVENANCE)
+    assert (tmp_path / "out" / "figures" / "ablation_queue_length.png").stat().st_size > 0
+    (svg,) = svgs
+    for text in ["Queue $q$ (GCC): SROCC per variant", "Set $1 to $2", *labels]:
+        assert f">{text}" in svg, text
 
 
 def test_no_ablations(tmp_path: Path):

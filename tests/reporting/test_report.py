@@ -12,7 +12,7 @@ import pytest
 from gmc.reporting import render_report
 from gmc.reporting.latex import escape_latex
 from gmc.reporting.scores import validate_scores
-from tests.reporting.helpers import compile_tables, needs_pdflatex
+from tests.reporting.helpers import capture_figure_svgs, compile_tables, needs_pdflatex
 
 MODELS = {
     "monet": {"title": "MoNet", "arch": "monet", "native_loss": "mse", "reported_as": "GMC-IQA"},
@@ -258,6 +258,28 @@ def test_no_cross_no_gcc(tmp_path: Path):
     html = (out / "index.html").read_text()
     assert "No cross-dataset results" in html and "both its native loss and the GCC loss" in html
     assert (out / "figures" / "gcc_vs_native.png").is_file()
+
+
+def test_titles_with_dollar_signs_and_backslashes_are_drawn_literally(tmp_path: Path, monkeypatch):
+    """A ``$`` in a title started matplotlib mathtext: two of them turned the text between them into a
+    formula (the dollar signs vanished), and one that did not parse (``$x^$``) crashed the figure."""
+    svgs = capture_figure_svgs(monkeypatch)
+    models = {
+        "monet": {**MODELS["monet"], "title": "Cost $5 or $10"},
+        "cnn_iqa": {**MODELS["cnn_iqa"], "title": "Net $x^$"},
+    }
+    sets = datasets(True)
+    sets["demo_a"]["title"] = r"A\$b $c_d$"
+    sets["demo_b"]["title"] = "50% ^_^ \\"
+    scores = write(make_scores(), tmp_path / "scores.csv")
+    render_report(scores, tmp_path / "out", datasets=sets, models=models, provenance=PROVENANCE)
+    for name in ("intra_srocc", "gcc_vs_native"):
+        for ext in ("png", "pdf"):
+            assert (tmp_path / "out" / "figures" / f"{name}.{ext}").stat().st_size > 0
+    assert len(svgs) == 2
+    for svg in svgs:
+        for text in [m["title"] for m in models.values()] + [d["title"] for d in sets.values()]:
+            assert f">{text}" in svg, text
 
 
 @needs_pdflatex

@@ -24,11 +24,12 @@ from torch import nn
 
 from gmc.config import TrainSettings, config_hash
 from gmc.data.loading import ImageSet
+from gmc.errors import InputFileError
 from gmc.io import write_json, write_text
 from gmc.losses import build_loss
 from gmc.metrics import compute_metrics
 from gmc.models import build_model
-from gmc.training.checkpoint import BEST_KEYS, LAST_KEYS, load_checkpoint, save_checkpoint
+from gmc.training.checkpoint import ADDED_LAST_KEYS, BEST_KEYS, LAST_KEYS, load_checkpoint, save_checkpoint
 from gmc.training.seeding import record_nondeterministic_ops, seed_everything, select_device
 
 log = logging.getLogger(__name__)
@@ -283,11 +284,12 @@ def _new_state(run: _Run, n_train: int) -> TrainingState:
 def _resume(state: TrainingState, run: _Run) -> None:
     """Continue after the last completed epoch when ``last.pt`` exists: restore every part of ``state``
     and the global torch RNGs from it. Start afresh (leaving ``state`` as built, with a warning) when the
-    file belongs to another config, or when this run scales its loss (AMP) but the file holds no scaler
-    state (written before the scaler was saved, or by a run without AMP)."""
-    if not run.last_path.exists():
+    file cannot be read (it is moved aside, see ``_read_last``), belongs to another config, or when this
+    run scales its loss (AMP) but the file holds no scaler state (written before the scaler was saved, or
+    by a run without AMP)."""
+    saved = _read_last(run)
+    if saved is None:
         return
-    saved = load_checkpoint(run.last_path, map_location=run.device)
     if saved["config_hash"] != run.config_hash:
         log.warning("%s belongs to another configuration; starting afresh", run.last_path)
         return
@@ -306,6 +308,21 @@ def _resume(state: TrainingState, run: _Run) -> None:
     state.history, state.best = saved["history"], saved["best"]
     state.nondeterministic_ops.update(saved.get("nondeterministic_ops", []))
     log.info("resuming %s after epoch %d", run.run_dir, saved["epoch"])
+
+
+def _read_last(run: _Run) -> dict | None:
+    """``last.pt`` (tensors on the CPU) when it exists and can be read, else None. One that cannot be
+    read (truncated, damaged, refused: :class:`InputFileError`) is moved aside to
+    ``last.pt.corrupt-<time>`` with a warning naming it, so that no rerun gets stuck on it."""
+    if not run.last_path.exists():
+        return None
+    try:
+        return load_checkpoint(run.last_path, keys=LAST_KEYS - ADDED_LAST_KEYS)
+    except InputFileError as err:
+        aside = run.last_path.with_name(f"{run.last_path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        os.replace(run.last_path, aside)
+        log.warning("%s. Moved it to %s; starting the run afresh", err, aside)
+        return None
 
 
 def _train_epoch(state: TrainingState, run: _Run, epoch: int, train: ImageSet, targets: torch.Tensor) -> dict:
@@ -428,10 +445,11 @@ def _finish(state: TrainingState, run: _Run, n_train: int, n_val: int) -> dict:
 
 
 def load_trained_model(checkpoint: str | Path, device: torch.device) -> tuple[nn.Module, dict]:
-    """Rebuild the model of a ``model.pt`` (a best.pt checkpoint) and load its weights.
+    """Rebuild the model of a ``model.pt`` (a best.pt checkpoint) and load its weights (read as
+    :func:`load_checkpoint` does).
 
     Returns ``(model, checkpoint)``."""
-    state = load_checkpoint(checkpoint, map_location=device)
+    state = load_checkpoint(checkpoint, map_location=device, keys=BEST_KEYS)
     cfg = state["run_config"]
     model = build_model(cfg["arch"], **cfg["model_options"]).to(device)
     model.load_state_dict(state["model"])

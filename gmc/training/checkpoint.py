@@ -3,13 +3,27 @@
 **Contents.** ``checkpoints/last.pt`` (resume state, written after every epoch): format, run_config,
 config_hash, epoch, model, optimizer, scheduler, loss (e.g. the GCC queue), scaler (the AMP GradScaler:
 loss scale and growth tracker; empty when AMP is off), rng (torch CPU/CUDA and the data generator),
-history, best, nondeterministic_ops (sorted names of the ops torch warned about so far).
-``best.pt`` and the run's ``model.pt`` (the selected model; keys ``BEST_KEYS``): format, run_config,
+history, selected, nondeterministic_ops (sorted names of the ops torch warned about so far).
+``selected`` is the epoch selected so far, exactly as its ``model.pt`` will be written (without the
+format tag; weights on the CPU). The run's ``model.pt`` (keys ``BEST_KEYS``): format, run_config,
 config_hash, epoch, selection, model.
 
+**Crash safety.** ``last.pt`` is self-sufficient: it carries the selected model, so no second file
+has to agree with it (a separate ``best.pt``, written before ``last.pt``, used to disagree with it after
+a kill, and was lost when Snakemake deleted ``model.pt`` before rerunning). ``gmc.training.engine.fit``
+writes, each epoch, ``last.pt`` then ``log.jsonl``; to finish, ``model.pt`` (from ``selected``),
+``log.jsonl`` and ``summary.json``, and only then removes ``last.pt``. Every write is atomic
+(:mod:`gmc.io`), so a process killed at any instant leaves one of three states, each of which a rerun
+completes without help:
+
+* ``last.pt`` of an earlier epoch, or none: the rerun repeats the lost epochs (deterministically);
+* ``last.pt`` of the final epoch, with any subset of the outputs: the rerun trains nothing and finishes
+  again, rewriting the same bytes;
+* no ``last.pt``, and ``model.pt``, ``log.jsonl`` and ``summary.json`` of this configuration: the run is
+  complete and the rerun returns its summary.
+
 A ``last.pt`` that cannot be read (truncated, damaged, refused) is moved aside to
-``last.pt.corrupt-<time>`` by ``gmc.training.engine.fit``, with a warning naming it, and the run starts
-over.
+``last.pt.corrupt-<time>`` with a warning naming it, and the run starts over.
 
 **Byte-reproducible files.** ``torch.save`` writes into an open file: given a path, torch names the
 archive inside the file after it, i.e. after the random temporary name, so equal checkpoints would
@@ -18,15 +32,16 @@ differ in bytes.
 **Reading** uses ``torch.load(weights_only=True)``: tensors and plain data only (dict, list, tuple,
 str, int, float including inf and NaN, bool, None, and the ``OrderedDict`` of state dicts with their
 ``_metadata``). That is all the engine saves: model, optimizer, scheduler, GradScaler and GCC-queue
-states, Python floats in ``history``, ``best`` and ``selection``, the generator states as uint8 tensors; so no
+states, Python floats in ``history`` and ``selection``, the generator states as uint8 tensors; so no
 type is allow-listed. Any other object (a pickle crafted to run code on load) is refused. Every
 failure is an :class:`~gmc.errors.InputFileError` naming the file and the fix.
 
-**Versions.** ``FORMAT`` is ``gmc-checkpoint/1``. ``scaler`` and ``nondeterministic_ops`` were added
-to ``last.pt`` without a new version (``ADDED_LAST_KEYS``): the version describes ``model.pt`` too,
-which did not change, and models written before stay loadable. ``fit`` resumes from a ``last.pt`` that
-lacks ``scaler`` when the scaler had no state to save (AMP off) and otherwise starts afresh; a missing
-op record starts empty.
+**Versions.** ``FORMAT`` is ``gmc-checkpoint/1``. ``scaler``, ``nondeterministic_ops`` and ``selected``
+(which replaced ``best``, the selected epoch and its score) were added to ``last.pt`` without a new
+version (``ADDED_LAST_KEYS``): the version describes ``model.pt`` too, which did not change, and models
+written before stay loadable. ``fit`` resumes from a ``last.pt`` that lacks ``scaler`` when the scaler
+had no state to save (AMP off), and starts afresh when it lacks ``selected`` or (with AMP) ``scaler``;
+a missing op record starts empty.
 """
 
 from __future__ import annotations
@@ -53,11 +68,11 @@ LAST_KEYS = {
     "scaler",
     "rng",
     "history",
-    "best",
+    "selected",
     "nondeterministic_ops",
 }
 #: keys added to ``last.pt`` after ``gmc-checkpoint/1`` was first written: an older file lacks them
-ADDED_LAST_KEYS = {"scaler", "nondeterministic_ops"}
+ADDED_LAST_KEYS = {"scaler", "nondeterministic_ops", "selected"}
 BEST_KEYS = {"format", "run_config", "config_hash", "epoch", "selection", "model"}
 
 # torch's weights-only unpickler names the global a file asks for: "Unsupported global: GLOBAL

@@ -1,7 +1,12 @@
 """Decoded-image cache: every image of a manifest decoded once, resized (whole image, bicubic) to
 S x S and stored as one uint8 array ``[N, 3, S, S]`` (``.npy``, memory-mapped on load) in manifest
-order, so training epochs never decode JPEGs again. A JSON sidecar records the image order and the
-manifest's sha256; loading checks both against the manifest in use.
+order, so training epochs never decode JPEGs again. A JSON sidecar records the image order, the size
+and the manifest's sha256; loading checks them against the manifest in use and the arrays' shapes.
+
+The sidecar marks a complete cache: a build removes it first and writes it last, after the arrays
+(each written atomically). A build killed at any point therefore leaves arrays without a sidecar,
+never a sidecar that describes other arrays, and loading a cache without its sidecar is an error
+that names the files and the fix (rebuild), never a silently stale cache.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from gmc.data.manifest import read_manifest
+from gmc.errors import InputFileError
 from gmc.io import atomic_path, write_json
 
 
@@ -40,8 +46,10 @@ def sidecar(npy: str | Path) -> Path:
 
 
 def build_cache(manifest_csv: str | Path, size: int, out_npy: str | Path, *, threads: int = 1) -> None:
-    """Decode every manifest image (and reference image, for FR sets, into ``<name>.ref.npy``)."""
+    """Decode every manifest image (and reference image, for FR sets, into ``<name>.ref.npy``); the
+    sidecar is removed first and written last (module docstring)."""
     manifest = read_manifest(manifest_csv)
+    sidecar(out_npy).unlink(missing_ok=True)
     columns = {"path": Path(out_npy)}
     if (manifest["reference_path"] != "").any():
         columns["reference_path"] = Path(out_npy).with_suffix(".ref.npy")
@@ -61,14 +69,24 @@ def build_cache(manifest_csv: str | Path, size: int, out_npy: str | Path, *, thr
 
 
 def load_cache(npy: str | Path, manifest_csv: str | Path, *, reference: bool = False) -> np.ndarray:
-    """Memory-map a cache and check it was built from this manifest (else: rebuild it)."""
-    meta = json.loads(sidecar(npy).read_text())
-    if meta["manifest_sha256"] != file_sha256(manifest_csv):
-        raise ValueError(
-            f"cache {npy} was built from another version of {manifest_csv}; delete it and rerun the workflow"
+    """Memory-map a cache and check that it is complete (its sidecar exists), was built from this
+    manifest and has the shape the sidecar describes; otherwise an :class:`InputFileError` names the
+    files and says to rebuild it."""
+    meta_path = sidecar(npy)
+    rebuild = f"delete {npy} and rerun the workflow (or `python -m gmc cache`) to rebuild it"
+    if not meta_path.is_file():
+        raise InputFileError(
+            f"cache {npy} has no sidecar {meta_path}: its build did not finish (or the files were copied "
+            f"without it), so it cannot be trusted; {rebuild}"
         )
+    meta = json.loads(meta_path.read_text())
+    if meta["manifest_sha256"] != file_sha256(manifest_csv):
+        raise InputFileError(f"cache {npy} was built from another version of {manifest_csv}; {rebuild}")
     path = Path(npy).with_suffix(".ref.npy") if reference else Path(npy)
     arr = np.load(path, mmap_mode="r")
-    if arr.shape[0] != len(meta["images"]):
-        raise ValueError(f"cache {path} has {arr.shape[0]} images, its sidecar lists {len(meta['images'])}")
+    expected = (len(meta["images"]), 3, meta["size"], meta["size"])
+    if arr.shape != expected:
+        raise InputFileError(
+            f"cache {path} has shape {arr.shape}, its sidecar {meta_path} describes {expected}; {rebuild}"
+        )
     return arr

@@ -1,9 +1,11 @@
 """The training engine: ``train_one_epoch``, ``predict``, ``evaluate`` and ``fit``.
 
 ``fit`` trains one run (model x loss x training set x split), checkpointing every epoch atomically
-(``last.pt``) and resuming from it when rerun after an interruption. Model selection reads the
-validation part only (``selection: val``, best validation SROCC); the GMC-IQA authors' protocol
-(``selection: best_on_test``, best test SROCC + PLCC) exists only as that explicitly named option.
+(``last.pt``) and resuming from it when rerun after an interruption; a job killed at any instant is
+completed by rerunning it (the write order is explained in :mod:`gmc.training.checkpoint`). Model
+selection reads the validation part only (``selection: val``, best validation SROCC); the GMC-IQA
+authors' protocol (``selection: best_on_test``, best test SROCC + PLCC) exists only as that explicitly
+named option.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import math
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -24,10 +27,11 @@ from torch import nn
 
 from gmc.config import TrainSettings, config_hash
 from gmc.data.loading import ImageSet
-from gmc.io import write_json, write_text
+from gmc.errors import InputFileError
+from gmc.io import kill_point, write_json, write_text
 from gmc.losses import build_loss
 from gmc.models import build_model
-from gmc.training.checkpoint import BEST_KEYS, LAST_KEYS, load_checkpoint, save_checkpoint
+from gmc.training.checkpoint import ADDED_LAST_KEYS, BEST_KEYS, LAST_KEYS, load_checkpoint, save_checkpoint
 from gmc.training.seeding import record_nondeterministic_ops, seed_everything, select_device
 
 log = logging.getLogger(__name__)
@@ -129,6 +133,7 @@ def train_one_epoch(
             )
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        kill_point("step")  # test hook, inert unless GMC_TEST_KILL_AT is set (gmc.io)
         scaler.step(optimizer)
         scaler.update()
         total += loss.item() * len(idx)
@@ -196,16 +201,25 @@ class _Run:
         return self.run_dir / "checkpoints" / "last.pt"
 
     @property
-    def best_path(self) -> Path:
-        return self.run_dir / "checkpoints" / "best.pt"
+    def model_path(self) -> Path:
+        return self.run_dir / "model.pt"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.run_dir / "summary.json"
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / "log.jsonl"
 
 
 @dataclass
 class TrainingState:
     """What training changes from epoch to epoch, all of it kept in ``last.pt``: the model, loss (e.g. the
     GCC queue), optimizer, scheduler, AMP loss scaler, the data-order generator, one log record per
-    completed epoch (``history``), the selected epoch so far (``best``) and the names of the ops torch
-    could not run deterministically. The global torch RNGs are saved beside it."""
+    completed epoch (``history``), the selected epoch so far (``selected``: the content of its
+    ``model.pt``, weights on the CPU; None before the first epoch) and the names of the ops torch could
+    not run deterministically. The global torch RNGs are saved beside it."""
 
     model: nn.Module
     loss_fn: nn.Module
@@ -214,7 +228,7 @@ class TrainingState:
     scaler: torch.amp.GradScaler
     generator: torch.Generator
     history: list[dict] = field(default_factory=list)
-    best: dict = field(default_factory=lambda: {"epoch": None, "score": -math.inf})
+    selected: dict | None = None
     nondeterministic_ops: set[str] = field(default_factory=set)
 
 
@@ -228,15 +242,21 @@ def fit(
     on_epoch_end: Callable[[int, dict], None] | None = None,
 ) -> dict:
     """Train one run; write ``run_dir/model.pt`` (the selected epoch), ``log.jsonl`` and
-    ``summary.json``; return the summary. While it runs, ``run_dir/checkpoints/`` holds ``last.pt``
-    (resume state, every epoch) and ``best.pt`` (selected so far); both are gone at the end.
+    ``summary.json``; return the summary. While it runs, ``run_dir/checkpoints/last.pt`` holds the
+    resume state (written every epoch, the selected model included); it is gone at the end.
 
     Rerunning with the same ``run_config`` resumes after the last completed epoch (model, optimizer,
     scheduler, AMP loss scale, loss queue and every random generator restored), so an interrupted run
-    finishes with the same result as an uninterrupted one. A different config starts afresh. The ops
-    torch has no deterministic implementation for are listed in ``summary["nondeterministic_ops"]``.
+    finishes with the same result, byte for byte, as an uninterrupted one, wherever it was killed
+    (:mod:`gmc.training.checkpoint`). Rerunning a complete run (``model.pt``, ``log.jsonl`` and
+    ``summary.json`` of this config, no ``last.pt``) trains nothing and returns its summary. A
+    different config starts afresh. The ops torch has no deterministic implementation for are listed
+    in ``summary["nondeterministic_ops"]``.
     """
     run = _start_run(run_config, Path(run_dir), test)
+    complete = _complete_run_summary(run)
+    if complete is not None:
+        return complete
     state = _new_state(run, n_train=len(train))
     _resume(state, run)
     targets = training_targets(train, run.settings.label_scaling)
@@ -253,13 +273,32 @@ def fit(
 
 
 def _start_run(run_config: dict, run_dir: Path, test: ImageSet | None) -> _Run:
-    """Check the settings, create ``run_dir`` and select the device (with its determinism flags)."""
+    """Check the settings, create ``run_dir`` and select the device (with its determinism flags).
+
+    The run keeps a JSON copy of ``run_config`` (a config is JSON data; the CLI reads it as JSON): pickle
+    writes an object met twice as a reference, so a config string that is the very object torch uses
+    (e.g. an interned literal ``"cpu"``, torch's storage location) would change the checkpoint's bytes
+    depending on where the config came from; a copy shares nothing with torch."""
+    run_config = json.loads(json.dumps(run_config))
     settings = TrainSettings.from_dict(run_config["train"])
     if settings.selection == "best_on_test" and test is None:
         raise ValueError("selection 'best_on_test' needs the test part; pass test=...")
     run_dir.mkdir(parents=True, exist_ok=True)
     device = select_device(run_config.get("device", "auto"), deterministic=settings.deterministic)
     return _Run(run_config, settings, config_hash(run_config), device, run_dir)
+
+
+def _complete_run_summary(run: _Run) -> dict | None:
+    """The summary of a complete run of this config in ``run_dir`` (no ``last.pt``; ``model.pt``,
+    ``log.jsonl`` and ``summary.json`` present, the summary naming this config hash), else None."""
+    outputs = (run.model_path, run.log_path, run.summary_path)
+    if run.last_path.exists() or not all(p.is_file() for p in outputs):
+        return None
+    summary = json.loads(run.summary_path.read_text())
+    if summary.get("config_hash") != run.config_hash:
+        return None
+    log.info("%s is complete (model.pt, log.jsonl, summary.json); nothing to train", run.run_dir)
+    return summary
 
 
 def _new_state(run: _Run, n_train: int) -> TrainingState:
@@ -284,13 +323,19 @@ def _new_state(run: _Run, n_train: int) -> TrainingState:
 def _resume(state: TrainingState, run: _Run) -> None:
     """Continue after the last completed epoch when ``last.pt`` exists: restore every part of ``state``
     and the global torch RNGs from it. Start afresh (leaving ``state`` as built, with a warning) when the
-    file belongs to another config, or when this run scales its loss (AMP) but the file holds no scaler
-    state (written before the scaler was saved, or by a run without AMP)."""
-    if not run.last_path.exists():
+    file cannot be read (it is moved aside, see ``_read_last``), belongs to another config, lacks the
+    selected model (written before ``last.pt`` carried it), or when this run scales its loss (AMP) but
+    the file holds no scaler state (written before the scaler was saved, or by a run without AMP)."""
+    saved = _read_last(run)
+    if saved is None:
         return
-    saved = load_checkpoint(run.last_path, map_location=run.device)
     if saved["config_hash"] != run.config_hash:
         log.warning("%s belongs to another configuration; starting afresh", run.last_path)
+        return
+    if "selected" not in saved:
+        log.warning(
+            "%s was written by an earlier gmc, without the selected model; starting afresh", run.last_path
+        )
         return
     if state.scaler.is_enabled() and not saved.get("scaler"):
         log.warning("%s holds no AMP loss-scaler state; starting afresh", run.last_path)
@@ -304,9 +349,24 @@ def _resume(state: TrainingState, run: _Run) -> None:
     state.generator.set_state(saved["rng"]["data"])
     if run.device.type == "cuda" and saved["rng"].get("cuda") is not None:
         torch.cuda.set_rng_state(saved["rng"]["cuda"])
-    state.history, state.best = saved["history"], saved["best"]
+    state.history, state.selected = saved["history"], saved["selected"]
     state.nondeterministic_ops.update(saved.get("nondeterministic_ops", []))
     log.info("resuming %s after epoch %d", run.run_dir, saved["epoch"])
+
+
+def _read_last(run: _Run) -> dict | None:
+    """``last.pt`` (tensors on the CPU) when it exists and can be read, else None. One that cannot be
+    read (truncated, damaged, refused: :class:`InputFileError`) is moved aside to
+    ``last.pt.corrupt-<time>`` with a warning naming it, so that no rerun gets stuck on it."""
+    if not run.last_path.exists():
+        return None
+    try:
+        return load_checkpoint(run.last_path, keys=LAST_KEYS - ADDED_LAST_KEYS)
+    except InputFileError as err:
+        aside = run.last_path.with_name(f"{run.last_path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        os.replace(run.last_path, aside)
+        log.warning("%s. Moved it to %s; starting the run afresh", err, aside)
+        return None
 
 
 def _train_epoch(state: TrainingState, run: _Run, epoch: int, train: ImageSet, targets: torch.Tensor) -> dict:
@@ -355,29 +415,32 @@ def _evaluate_epoch(
 
 
 def _select(state: TrainingState, run: _Run, epoch: int, record: dict, selected_on: dict) -> None:
-    """When this epoch scores better than the best so far (or is the first), make it the best and write
-    ``best.pt``; mark ``record["selected"]``."""
+    """When this epoch scores better than the one selected so far (or is the first), select it: keep
+    what its ``model.pt`` will hold in ``state.selected`` (weights copied to the CPU; saved with
+    ``last.pt``). Mark ``record["selected"]``."""
     score = _selection_score(selected_on, run.settings.selection)
-    if state.best["epoch"] is None or score > state.best["score"]:
-        state.best = {"epoch": epoch, "score": score}
-        selection = {"protocol": run.settings.selection, "score": score, "metrics": selected_on}
-        save_checkpoint(
-            run.best_path,
-            {
-                "run_config": run.config,
-                "config_hash": run.config_hash,
-                "epoch": epoch,
-                "selection": selection,
-                "model": state.model.state_dict(),
-            },
-            BEST_KEYS - {"format"},
-        )
-    record["selected"] = state.best["epoch"] == epoch
+    if state.selected is None or score > state.selected["selection"]["score"]:
+        state.selected = {
+            "run_config": run.config,
+            "config_hash": run.config_hash,
+            "epoch": epoch,
+            "selection": {"protocol": run.settings.selection, "score": score, "metrics": dict(selected_on)},
+            "model": _cpu_copy(state.model.state_dict()),
+        }
+    record["selected"] = state.selected["epoch"] == epoch
+
+
+def _cpu_copy(state_dict: dict) -> OrderedDict:
+    """A copy of a module's state dict on the CPU, with its ``_metadata`` (the module versions that
+    ``load_state_dict`` reads)."""
+    copy = OrderedDict((k, v.detach().to("cpu", copy=True)) for k, v in state_dict.items())
+    copy._metadata = state_dict._metadata
+    return copy
 
 
 def _save(state: TrainingState, run: _Run, epoch: int) -> None:
     """After ``epoch``: write ``last.pt`` (the whole ``state`` plus the global torch RNGs), then
-    ``log.jsonl`` (one JSON line per completed epoch), and log the epoch's numbers."""
+    ``log.jsonl``, and log the epoch's numbers."""
     rng = {
         "torch": torch.get_rng_state(),
         "data": state.generator.get_state(),
@@ -396,26 +459,32 @@ def _save(state: TrainingState, run: _Run, epoch: int) -> None:
             "scaler": state.scaler.state_dict(),
             "rng": rng,
             "history": state.history,
-            "best": state.best,
+            "selected": state.selected,
             "nondeterministic_ops": sorted(state.nondeterministic_ops),
         },
         LAST_KEYS - {"format"},
     )
-    lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in state.history)
-    write_text(run.run_dir / "log.jsonl", lines)
+    _write_log(state, run)
     numbers = {k: round(v, 4) for k, v in state.history[-1].items() if isinstance(v, float)}
     log.info("epoch %d: %s", epoch, numbers)
 
 
+def _write_log(state: TrainingState, run: _Run) -> None:
+    """Write ``log.jsonl``: one JSON line per completed epoch."""
+    write_text(run.log_path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in state.history))
+
+
 def _finish(state: TrainingState, run: _Run, n_train: int, n_val: int) -> dict:
-    """Make the selected model the run's output (``best.pt`` -> ``model.pt``), drop the resume state
-    (no longer needed), write ``summary.json`` and return the summary."""
-    os.replace(run.best_path, run.run_dir / "model.pt")
-    run.last_path.unlink(missing_ok=True)
+    """Write the run's outputs - ``model.pt`` (the selected epoch), ``log.jsonl``, ``summary.json`` -
+    and only then remove the resume state ``last.pt``, so that a kill at any point leaves a state that
+    a rerun completes (:mod:`gmc.training.checkpoint`); return the summary. Finishing again rewrites the
+    same bytes."""
+    save_checkpoint(run.model_path, state.selected, BEST_KEYS - {"format"})
+    _write_log(state, run)
     device = run.device
     summary = {
         "config_hash": run.config_hash,
-        "best_epoch": state.best["epoch"],
+        "best_epoch": state.selected["epoch"],
         "selection": run.settings.selection,
         "epochs": run.settings.epochs,
         "device": str(device),
@@ -424,15 +493,17 @@ def _finish(state: TrainingState, run: _Run, n_train: int, n_val: int) -> dict:
         "n_val": n_val,
         "nondeterministic_ops": sorted(state.nondeterministic_ops),
     }
-    write_json(run.run_dir / "summary.json", summary)
+    write_json(run.summary_path, summary)
+    kill_point("remove-last.pt")  # test hook, inert unless GMC_TEST_KILL_AT is set (gmc.io)
+    run.last_path.unlink(missing_ok=True)
     return summary
 
 
 def load_trained_model(checkpoint: str | Path, device: torch.device) -> tuple[nn.Module, dict]:
-    """Rebuild the model of a ``model.pt`` (a best.pt checkpoint) and load its weights.
+    """Rebuild the model of a run's ``model.pt`` and load its weights (read as :func:`load_checkpoint` does).
 
     Returns ``(model, checkpoint)``."""
-    state = load_checkpoint(checkpoint, map_location=device)
+    state = load_checkpoint(checkpoint, map_location=device, keys=BEST_KEYS)
     cfg = state["run_config"]
     model = build_model(cfg["arch"], **cfg["model_options"]).to(device)
     model.load_state_dict(state["model"])

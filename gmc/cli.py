@@ -133,7 +133,7 @@ def manifest(args):
     from gmc.io import write_csv, write_json
 
     spec = build_dataset_spec(args.dataset, args.options)
-    root = Path(json.loads(args.dataset_json.read_text())["root"])
+    root = _dataset_root(args.dataset_json)
     table, report = build_manifest(spec, root, drop_bad_images=args.drop_bad_images)
     write_csv(args.out, table)
     write_json(args.out.with_suffix(".validation.json"), report)

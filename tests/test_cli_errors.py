@@ -230,3 +230,22 @@ def test_split_without_its_manifest_names_it(tmp_path, capsys):
     argv = ["split", "--manifest", manifest, "--out", tmp_path / "s.csv", "--dataset", "mine"]
     argv += ["--options", options]
     check(capsys, argv, manifest, "does not exist", "gmc manifest")
+
+
+def test_manifest_without_a_dataset_record_is_a_user_error(tmp_path, capsys):
+    from gmc.cli import main
+
+    args = ["manifest", "--dataset", "d", "--options", '{"type": "csv", "score_range": [1, 5]}']
+    code = main([*args, "--dataset-json", str(tmp_path / "missing.json"), "--out", str(tmp_path / "m.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error:") and "missing.json" in err and "Traceback" not in err
+
+
+def test_fetch_from_a_missing_local_source_is_a_user_error(tmp_path, capsys):
+    from gmc.cli import main
+
+    options = '{"type": "livec", "source": "%s"}' % (tmp_path / "nowhere.zip")
+    out, lock = str(tmp_path / "out"), str(tmp_path / "lock.json")
+    code = main(["fetch", "--dataset", "livec", "--options", options, "--out", out, "--lock", lock])
+    err = capsys.readouterr().err
+    assert code == 2 and "nowhere.zip" in err and "does not exist" in err

@@ -32,7 +32,7 @@ from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
 from gmc.data.datasets import DatasetSpec, DownloadOption, RemoteFile, build_dataset_spec
-from gmc.data.datasets.parsers import find_root
+from gmc.data.datasets.parsers import DatasetNotFoundError, find_root
 from gmc.data.download import (
     DEFAULT_TIMEOUT,
     ChecksumError,
@@ -73,7 +73,8 @@ class FetchError(UserError, RuntimeError):
 
 def dataset_root(key: str, dest_dir: str | Path) -> Path:
     """The root of dataset ``key`` fetched into ``dest_dir`` (read from ``fetched.json``, or the
-    ``dataset.json`` the CLI writes). Raises FileNotFoundError when it has not been fetched."""
+    ``dataset.json`` the CLI writes). Raises DatasetNotFoundError (a FileNotFoundError) when it has not
+    been fetched."""
     dest_dir = Path(dest_dir)
     for name in (STAMP, "dataset.json"):
         path = dest_dir / name
@@ -81,7 +82,7 @@ def dataset_root(key: str, dest_dir: str | Path) -> Path:
             root = Path(json.loads(path.read_text())["root"])
             if root.is_dir():
                 return root
-    raise FileNotFoundError(
+    raise DatasetNotFoundError(
         f"dataset {key!r} has not been fetched into {dest_dir} (no {STAMP}); run "
         f"'python -m gmc fetch --dataset {key} --options ... --out {dest_dir}' first"
     )
@@ -307,7 +308,9 @@ def fetch_dataset(
             pin = _pin(pinned, path.name, 1)
             verify_file(path, f"{key}/{path.name}", lock, pin, remove_on_mismatch=False, record=False)
             return install([(path, None)], cleanup=False)
-        raise FileNotFoundError(f"datasets.{key}.source: {source!r} does not exist ({path})")
+        raise DatasetNotFoundError(
+            f"datasets.{key}.source: {source!r} does not exist ({path}); fix the path in the config"
+        )
 
     # 2. the spec's downloads, official first
     if spec.downloads:

@@ -10,8 +10,9 @@ crash never leaves a half-written artefact under its final name.
   of exactly that pattern, for that target name only; nothing else in the folder is touched. One writer
   per target at a time is assumed (Snakemake never runs two jobs with the same output).
 * **Failed writes** (disk full, quota, I/O error): the temporary file is removed, the previous file
-  under the final name is left as it was, and the error propagates; an ``OSError`` that names no file
-  (as ``write()`` raises on a full disk) is given the target's path, so the message says what failed.
+  under the final name is left as it was, and the error propagates. A full disk or quota becomes a
+  :class:`DiskFullError` (a user error: the CLI prints it without a traceback) naming the target and the
+  fix; any other ``OSError`` that names no file is given the target's path.
 * **Test hook**: when the environment variable ``GMC_TEST_KILL_AT=<point>:<n>`` is set, the process
   kills itself with SIGKILL the ``n``-th time it reaches ``kill_point(<point>)``. Every atomic write is
   a point named after its target (``last.pt``, ``model.pt``, ``log.jsonl``, ``summary.json``,
@@ -23,6 +24,7 @@ crash never leaves a half-written artefact under its final name.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -35,7 +37,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from gmc.errors import UserError
+
 log = logging.getLogger(__name__)
+
+
+class DiskFullError(UserError, OSError):
+    """No space (or quota) left while writing a file; ``filename`` is the target."""
+
 
 _points_reached: Counter[str] = Counter()
 
@@ -91,8 +100,15 @@ def atomic_path(path: str | Path):
         os.replace(tmp, path)
     except BaseException as err:
         tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(
+                err.errno,
+                f"{os.strerror(err.errno)} while writing it (the previous file, if any, is unchanged); "
+                "free space or move the results to a larger disk, then rerun",
+                str(path),
+            ) from err
         if isinstance(err, OSError) and err.errno is not None and err.filename is None:
-            err.filename = str(path)  # "[Errno 28] No space left on device: '<path>'"
+            err.filename = str(path)  # "[Errno 5] Input/output error: '<path>'"
         raise
 
 

@@ -46,7 +46,10 @@ def build_manifest(
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """Read a manifest and check its columns and normalised scores."""
-    manifest = pd.read_csv(path, keep_default_na=False, na_values={"std_raw": [""], "mos_raw": [""]})
+    text = dict.fromkeys(("image", "path", "reference_path", "content"), str)  # "000" stays "000"
+    manifest = pd.read_csv(
+        path, dtype=text, keep_default_na=False, na_values={"std_raw": [""], "mos_raw": [""]}
+    )
     missing = [c for c in MANIFEST_COLUMNS if c not in manifest.columns]
     if missing:
         raise ValueError(f"{path}: not a manifest, missing columns {missing}; rebuild it with 'gmc manifest'")

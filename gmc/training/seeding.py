@@ -57,9 +57,10 @@ def set_deterministic_algorithms(mode: bool) -> None:
     """``torch.use_deterministic_algorithms(mode, warn_only=True)`` without its import of torch._inductor.
 
     torch's function imports ``torch._inductor.config`` only to set inductor's own ``deterministic``
-    flag; that import (inductor, dynamo, sympy) costs 1.2-1.7 s per process on the project's CPU machine
-    (docs/benchmarks.md), in every training and prediction job. The harness never compiles with inductor,
-    so the ATen flag is set directly; inductor's flag is set too when inductor is already loaded.
+    flag; that import (inductor, dynamo, sympy) costs 1.2-1.7 s after a bare ``import torch`` on the
+    project's CPU machine (docs/benchmarks.md), in every training and prediction job. The harness never
+    compiles with inductor, so the ATen flag is set directly; inductor's flag is set too when inductor is
+    already loaded.
     """
     inductor_config = sys.modules.get("torch._inductor.config")
     if inductor_config is not None:

@@ -18,7 +18,7 @@ import torch
 from gmc.data import cache as cache_module
 from gmc.data.cache import build_cache, load_cache, sidecar
 from gmc.errors import InputFileError
-from gmc.io import atomic_write, write_csv, write_json, write_text
+from gmc.io import DiskFullError, atomic_write, write_csv, write_json, write_text
 from gmc.training.checkpoint import BEST_KEYS, save_checkpoint
 from tests.conftest import tiny_run_config
 from tests.reliability.helpers_ckpt import make_dataset, temp_files
@@ -98,9 +98,11 @@ def test_a_full_disk_leaves_the_previous_file_and_no_temporary_file(tmp_path, mo
         "csv": WRITERS["csv"],
         "checkpoint": _checkpoint,
     }[writer]
-    with pytest.raises(OSError) as err:
+    with pytest.raises(DiskFullError) as err:  # a UserError: the CLI prints it without a traceback
         write(target)
-    assert err.value.errno == errno.ENOSPC and str(target) in str(err.value)
+    assert (
+        err.value.errno == errno.ENOSPC and str(target) in str(err.value) and "free space" in str(err.value)
+    )
     assert target.read_bytes() == b"previous"
     assert temp_files(tmp_path) == []
 

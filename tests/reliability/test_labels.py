@@ -191,3 +191,16 @@ def test_cli_manifest_on_a_bad_labels_file_prints_one_error(tmp_path):
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("error: ") and str(root / "labels.csv") in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "mine.csv").exists()
+
+
+def test_manifest_read_back_keeps_names_with_leading_zeros(tmp_path):
+    """Names like 000.png survive the manifest round trip (the split files key on them as text)."""
+    import pandas as pd
+
+    from gmc.data.manifest import MANIFEST_COLUMNS, read_manifest
+
+    rows = [["000", "d/000", "", "000", 1.0, "", 0.0], ["0010", "d/0010", "", "0010", 2.0, "", 1.0]]
+    path = tmp_path / "m.csv"
+    pd.DataFrame(rows, columns=MANIFEST_COLUMNS).to_csv(path, index=False)
+    table = read_manifest(path)
+    assert list(table["image"]) == ["000", "0010"] and list(table["content"]) == ["000", "0010"]

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from gmc.config.ablations import expand_ablations
 from gmc.config.settings import NATIVE, TrainSettings
 from gmc.config.validate import loss_options, loss_type, model_card, validate_config
+from gmc.data.protocol import DataProtocol, resolve_protocol
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,19 @@ class Benchmark:
         return sorted(set(b["train_sets"]) | set(b["test_sets"]) | set(b["extra_datasets"]) | ablation_sets)
 
     def train_settings(self, model: str) -> TrainSettings:
-        merged = {**self.raw["train"], **self.raw["models"][model].get("train", {})}
+        """The ``train`` section, then (``recipe: published``) the card's published recipe, then the model
+        entry's own ``train`` overrides."""
+        entry = self.raw["models"][model]
+        recipe = model_card(self.raw, model).recipe if entry.get("recipe") == "published" else {}
+        merged = {**self.raw["train"], **recipe, **entry.get("train", {})}
         return TrainSettings.from_dict(merged)
+
+    def protocol(self, model: str) -> DataProtocol:
+        """The model's data protocol: its card's published protocol with ``models.<key>.protocol`` on top."""
+        entry = self.raw["models"][model]
+        return resolve_protocol(
+            model_card(self.raw, model).protocol, entry.get("protocol"), f"models.{model}.protocol"
+        )
 
     def input_size(self, model: str) -> int:
         entry = self.raw["models"][model]
@@ -145,4 +157,5 @@ class Benchmark:
             "seed": self.raw["seed"] + run.split,
             "device": self.raw["device"],
             "train": dict(self.train_settings(run.model).__dict__),
+            "protocol": self.protocol(run.model).as_dict(),
         }

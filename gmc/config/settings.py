@@ -31,6 +31,7 @@ class TrainSettings:
     batch_size: int
     optimizer: str
     lr: float
+    lr_multipliers: dict
     weight_decay: float
     scheduler: str
     t_max: int | None
@@ -49,4 +50,5 @@ class TrainSettings:
             raise ConfigError(
                 f"unknown train setting(s) {sorted(unknown)}; valid: {sorted(cls.__dataclass_fields__)}"
             )
-        return cls(**d)
+        # a key added after the first release keeps its default, so older run configs still load
+        return cls(**{"lr_multipliers": {}, **d})

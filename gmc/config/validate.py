@@ -97,6 +97,13 @@ def check_model_entry(config: dict, key: str) -> None:
         card.weights(**options)
     except (ValueError, TypeError) as err:
         raise ConfigError(f"models.{key}.options: {err}") from None
+    from gmc.config.settings import TrainSettings
+    from gmc.data.protocol import resolve_protocol
+
+    resolve_protocol(card.protocol, entry.get("protocol"), f"models.{key}.protocol")
+    unknown = sorted(set(card.recipe) - set(TrainSettings.__dataclass_fields__))
+    if unknown:  # a defect of the card, not of the config: say whose
+        raise ConfigError(f"model card {card.name!r}: its recipe has unknown train setting(s) {unknown}")
 
 
 def check_dataset_entry(config: dict, key: str) -> None:

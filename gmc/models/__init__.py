@@ -18,7 +18,7 @@ so gmc never imports them by name.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,18 @@ class ModelCard:
     description: str = ""
     weights: Callable[..., list[str]] = field(default=_no_weights)
     option_names: tuple[str, ...] | None = None
+    #: the published data protocol (gmc.data.protocol.DataProtocol fields; empty = whole-image resize)
+    protocol: Mapping[str, Any] = field(default_factory=dict)
+    #: the published training recipe: ``train`` settings (epochs, batch_size, optimizer, lr,
+    #: lr_multipliers, weight_decay, scheduler, ...) applied when the config's model entry says
+    #: ``recipe: published``
+    recipe: Mapping[str, Any] = field(default_factory=dict)
+    #: the backbone and weight tag of the paper (e.g. ``resnet50.tv_in1k``); empty when none
+    paper_backbone: str = ""
+    #: the input normalisation the model applies to [0, 1] images (e.g. "ImageNet mean/std")
+    normalisation: str = ""
+    #: where each default comes from: field (``protocol``, ``recipe.lr``, ``paper_backbone``...) -> source
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     def options(self) -> tuple[str, ...] | None:
         """The option names ``build`` accepts, or ``None`` when it accepts any (undeclared ``**options``)."""
@@ -82,11 +94,17 @@ def register_model(
     description: str = "",
     weights: Callable[..., list[str]] | None = None,
     options: tuple[str, ...] | None = None,
+    protocol: Mapping[str, Any] | None = None,
+    recipe: Mapping[str, Any] | None = None,
+    paper_backbone: str = "",
+    normalisation: str = "",
+    sources: Mapping[str, str] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator registering a model factory ``build(**options) -> nn.Module`` under ``name``.
 
     Keep heavy imports inside ``build``. ``options``: the accepted option names, needed only when
-    ``build`` takes ``**options``."""
+    ``build`` takes ``**options``. ``protocol``, ``recipe``, ``paper_backbone``, ``normalisation`` and
+    ``sources``: the published metadata (:class:`ModelCard`)."""
 
     def _wrap(build: Callable[..., Any]) -> Callable[..., Any]:
         card = ModelCard(
@@ -98,6 +116,11 @@ def register_model(
             description=description or (build.__doc__ or "").strip().split("\n")[0],
             weights=weights or _no_weights,
             option_names=tuple(options) if options is not None else None,
+            protocol=dict(protocol or {}),
+            recipe=dict(recipe or {}),
+            paper_backbone=paper_backbone,
+            normalisation=normalisation,
+            sources=dict(sources or {}),
         )
         MODELS.register(name, card)
         return build

@@ -53,11 +53,30 @@ class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or inf; the message gives the epoch and step."""
 
 
+def parameter_groups(model: nn.Module, lr: float, multipliers: dict[str, float]) -> list[dict]:
+    """Optimiser parameter groups: a parameter named ``n`` learns at ``lr * multipliers[p]`` for the
+    longest prefix ``p`` of ``n`` in ``multipliers``, at ``lr`` when none matches (one group per distinct
+    rate, in order of first appearance, so that the optimiser state is deterministic)."""
+    prefixes = sorted(multipliers, key=len, reverse=True)
+    groups: dict[float, list] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        prefix = next((p for p in prefixes if name.startswith(p)), None)
+        rate = lr * multipliers[prefix] if prefix is not None else lr
+        groups.setdefault(rate, []).append(param)
+    return [{"params": params, "lr": rate} for rate, params in groups.items()]
+
+
 def build_optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
-    """All parameters, one group (GMC-IQA fine-tunes end to end)."""
-    return OPTIMIZERS[settings.optimizer](
-        model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+    """The configured optimiser; all trainable parameters in one group at ``lr`` (GMC-IQA fine-tunes end
+    to end), or per-module rates from ``lr_multipliers`` (:func:`parameter_groups`)."""
+    params = (
+        parameter_groups(model, settings.lr, settings.lr_multipliers)
+        if settings.lr_multipliers
+        else model.parameters()
     )
+    return OPTIMIZERS[settings.optimizer](params, lr=settings.lr, weight_decay=settings.weight_decay)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings):

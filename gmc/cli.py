@@ -142,9 +142,23 @@ def manifest(args):
 manifest.arguments = _manifest_args
 
 
+def _cache_size(text: str):
+    from gmc.data.cache import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _cache_args(p):
     p.add_argument("--manifest", required=True, type=Path)
-    p.add_argument("--size", required=True, type=int)
+    p.add_argument(
+        "--size",
+        required=True,
+        type=_cache_size,
+        help="S (whole images resized to S x S) or WxH (stored resolution for crop protocols, e.g. 512x384)",
+    )
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--threads", type=int, default=1)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from gmc.data.crops import Views
 from gmc.data.loading import load_image_set
 from gmc.io import write_csv
 from gmc.training.engine import load_trained_model, predict
@@ -46,6 +47,7 @@ def predict_run(
     dev = select_device(device)
     model, state = load_trained_model(checkpoint, dev)
     cfg = state["run_config"]
+    views = Views.from_run_config(cfg)
     names = [t.name for t in test_sets]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -65,8 +67,9 @@ def predict_run(
             split=cfg["split"] if intra else None,
             part="test" if intra else None,
         )
+        views.check_fits(data.images, f"test set {test.name} ({test.cache})")
         with torch.inference_mode():
-            scores = predict(model, data, dev, batch_size, bool(cfg["train"].get("amp", False)))
+            scores = predict(model, data, dev, batch_size, bool(cfg["train"].get("amp", False)), views)
         frame = pd.DataFrame(
             {"image": data.names, "mos": data.mos.numpy().astype(float), "prediction": scores}
         )

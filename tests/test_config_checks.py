@@ -182,3 +182,30 @@ def test_check_config_command_prints_the_message_without_a_traceback(tmp_path, c
     assert err.startswith("error: invalid configuration") and "train.epochs" in err
     assert "Traceback" not in err
     assert main(["check-config", str(REPO / "config" / "ci.yaml")]) == 0
+
+
+def test_crops_larger_than_a_datasets_stored_resolution_are_rejected():
+    raw = ci()
+    raw["models"]["cnniqa"].update(input_size=64, protocol={"kind": "crop"})
+    rejected(raw, "models.cnniqa cuts 64 px crops", "datasets.demo_scenes is stored at 48x48", "stored_size")
+
+
+def test_crop_protocol_models_read_the_stored_resolution_cache_and_record_the_protocol():
+    raw = ci()
+    raw["models"]["cnniqa"].update(
+        input_size=32, protocol={"kind": "crop", "test_crops": 4, "test_crop_mode": "grid"}
+    )
+    raw["datasets"]["demo_textures"]["stored_size"] = [64, 40]
+    bench = Benchmark.from_dict(raw)
+    assert bench.cache_key("demo_scenes", "cnniqa") == "48x48"  # a demo set's default: its image_size
+    assert bench.cache_key("demo_textures", "cnniqa") == "64x40"  # the config's stored_size
+    assert bench.cache_key("demo_scenes", "monet_tiny") == "64"  # resize protocol: the input size
+    run = next(r for r in bench.runs() if r.model == "cnniqa")
+    protocol = bench.run_config(run)["protocol"]
+    assert protocol == {"kind": "crop", "train_crops": 1, "test_crops": 4, "test_crop_mode": "grid"}
+
+
+def test_bad_protocol_field_is_rejected_with_its_key():
+    raw = ci()
+    raw["models"]["cnniqa"]["protocol"] = {"kind": "crop", "test_crop_mode": "corners"}
+    rejected(raw, "models.cnniqa.protocol.test_crop_mode: 'corners'")

@@ -15,6 +15,7 @@ from gmc.config.ablations import expand_ablations
 from gmc.config.settings import NATIVE, TrainSettings
 from gmc.config.validate import loss_options, loss_type, model_card, validate_config
 from gmc.data.protocol import DataProtocol, resolve_protocol
+from gmc.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,9 @@ class Benchmark:
         given = MappingProxyType(json.loads(json.dumps(validated)))
         probe = cls(MappingProxyType(validated))
         ablations = expand_ablations(validated, probe.native_loss, len(probe.split_indices()))
-        return cls(MappingProxyType(validated), ablations, given)
+        benchmark = cls(MappingProxyType(validated), ablations, given)
+        benchmark.check_crops()
+        return benchmark
 
     @property
     def bench(self) -> dict:
@@ -139,6 +142,47 @@ class Benchmark:
         if "input_size" in entry:
             return int(entry["input_size"])
         return model_card(self.raw, model).default_input_size
+
+    def stored_size(self, dataset: str) -> tuple[int, int]:
+        """(width, height) of ``dataset`` in the cache of crop-protocol models:
+        ``datasets.<key>.stored_size``, else the dataset's own default; a :class:`ConfigError` when
+        neither exists."""
+        entry = self.raw["datasets"][dataset]
+        if "stored_size" in entry:
+            return tuple(entry["stored_size"])
+        from gmc.data.datasets import build_dataset_spec
+
+        size = build_dataset_spec(dataset, entry).stored_size
+        if size is None:
+            raise ConfigError(
+                f"datasets.{dataset}: a model with a crop protocol uses this dataset, and its type has no "
+                "default resolution; add stored_size: [width, height] (e.g. [512, 384]) to the entry"
+            )
+        return size
+
+    def cache_key(self, dataset: str, model: str) -> str:
+        """The cache a model reads ``dataset`` from: ``<input_size>`` (whole images resized) or
+        ``<width>x<height>`` (stored resolution, for crop protocols)."""
+        if self.protocol(model).kind == "crop":
+            width, height = self.stored_size(dataset)
+            return f"{width}x{height}"
+        return str(self.input_size(model))
+
+    def check_crops(self) -> None:
+        """Every dataset a crop-protocol model trains or tests on is stored at least as large as its
+        crops; otherwise a :class:`ConfigError` names the model, the dataset and the two fixes."""
+        for run in [*self.runs(), *self.ablation_runs()]:
+            if self.protocol(run.model).kind != "crop":
+                continue
+            size = self.input_size(run.model)
+            for dataset in self.test_sets(run.train_set):
+                width, height = self.stored_size(dataset)
+                if min(width, height) < size:
+                    raise ConfigError(
+                        f"models.{run.model} cuts {size} px crops, but datasets.{dataset} is stored at "
+                        f"{width}x{height}; set datasets.{dataset}.stored_size larger or "
+                        f"models.{run.model}.input_size smaller"
+                    )
 
     def run_config(self, run: RunSpec) -> dict:
         """Everything a training run depends on, as plain JSON (passed to ``gmc train``)."""

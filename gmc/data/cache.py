@@ -1,6 +1,8 @@
 """Decoded-image cache: every image of a manifest decoded once, resized (whole image, bicubic) to
-S x S and stored as one uint8 array ``[N, 3, S, S]`` (``.npy``, memory-mapped on load) in manifest
-order, so training epochs never decode JPEGs again. A JSON sidecar records the image order, the size
+S x S - or, for models with a crop protocol, to the dataset's stored resolution W x H
+(:mod:`gmc.data.protocol`) - and stored as one uint8 array ``[N, 3, H, W]`` (``.npy``, memory-mapped on
+load, so a dataset larger than RAM is paged in as crops are cut) in manifest order, so training epochs
+never decode JPEGs again. A JSON sidecar records the image order, the size
 and the manifest's sha256; loading checks them against the manifest in use and the arrays' shapes.
 
 The sidecar marks a complete cache: a build removes it first and writes it last, after the arrays
@@ -24,12 +26,26 @@ from gmc.errors import InputFileError
 from gmc.io import atomic_path, write_json
 
 
-def load_image(path: str | Path, size: int) -> np.ndarray:
-    """Decode an image to RGB and resize it to ``size`` x ``size`` (bicubic); returns uint8 [3, S, S]."""
+def parse_size(text: str | int) -> int | tuple[int, int]:
+    """``"224"`` -> 224 (square); ``"512x384"`` -> (512, 384) (width, height)."""
+    parts = str(text).lower().split("x")
+    if len(parts) in (1, 2) and all(p.isdigit() and int(p) > 0 for p in parts):
+        return int(parts[0]) if len(parts) == 1 else (int(parts[0]), int(parts[1]))
+    raise ValueError(f"cache size {text!r}: give S (e.g. 224) or WxH (e.g. 512x384)")
+
+
+def _width_height(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def load_image(path: str | Path, size: int | tuple[int, int]) -> np.ndarray:
+    """Decode an image to RGB and resize it (bicubic) to ``size`` x ``size`` or to (width, height);
+    returns uint8 [3, H, W]."""
+    width, height = _width_height(size)
     with Image.open(path) as im:
         im = im.convert("RGB")
-        if im.size != (size, size):
-            im = im.resize((size, size), Image.Resampling.BICUBIC)
+        if im.size != (width, height):
+            im = im.resize((width, height), Image.Resampling.BICUBIC)
         return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()
 
 
@@ -45,7 +61,9 @@ def sidecar(npy: str | Path) -> Path:
     return Path(npy).with_suffix(".json")
 
 
-def build_cache(manifest_csv: str | Path, size: int, out_npy: str | Path, *, threads: int = 1) -> None:
+def build_cache(
+    manifest_csv: str | Path, size: int | tuple[int, int], out_npy: str | Path, *, threads: int = 1
+) -> None:
     """Decode every manifest image (and reference image, for FR sets, into ``<name>.ref.npy``); the
     sidecar is removed first and written last (module docstring)."""
     manifest = read_manifest(manifest_csv)
@@ -56,7 +74,10 @@ def build_cache(manifest_csv: str | Path, size: int, out_npy: str | Path, *, thr
     for column, target in columns.items():
         paths = manifest[column].tolist()
         with atomic_path(target) as tmp:
-            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), 3, size, size))
+            width, height = _width_height(size)
+            arr = np.lib.format.open_memmap(
+                tmp, mode="w+", dtype=np.uint8, shape=(len(paths), 3, height, width)
+            )
             with ThreadPoolExecutor(max(1, threads)) as pool:
                 for i, img in enumerate(pool.map(lambda p: load_image(p, size), paths)):
                     arr[i] = img
@@ -64,7 +85,11 @@ def build_cache(manifest_csv: str | Path, size: int, out_npy: str | Path, *, thr
             del arr
     write_json(
         sidecar(out_npy),
-        {"size": size, "images": manifest["image"].tolist(), "manifest_sha256": file_sha256(manifest_csv)},
+        {
+            "size": size if isinstance(size, int) else list(size),
+            "images": manifest["image"].tolist(),
+            "manifest_sha256": file_sha256(manifest_csv),
+        },
     )
 
 
@@ -84,7 +109,8 @@ def load_cache(npy: str | Path, manifest_csv: str | Path, *, reference: bool = F
         raise InputFileError(f"cache {npy} was built from another version of {manifest_csv}; {rebuild}")
     path = Path(npy).with_suffix(".ref.npy") if reference else Path(npy)
     arr = np.load(path, mmap_mode="r")
-    expected = (len(meta["images"]), 3, meta["size"], meta["size"])
+    width, height = _width_height(meta["size"])
+    expected = (len(meta["images"]), 3, height, width)
     if arr.shape != expected:
         raise InputFileError(
             f"cache {path} has shape {arr.shape}, its sidecar {meta_path} describes {expected}; {rebuild}"

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from gmc.config import TrainSettings, config_hash
+from gmc.data.crops import Views
 from gmc.data.loading import ImageSet
 from gmc.errors import InputFileError
 from gmc.io import kill_point, write_json, write_text
@@ -125,19 +126,27 @@ def train_one_epoch(
     device: torch.device,
     scaler: torch.amp.GradScaler,
     epoch: int,
+    views: Views | None = None,
 ) -> dict:
     """One pass over ``data`` in a seeded random order (the last batch is dropped when smaller than
-    the batch size, so batch statistics never see a batch of one). Returns loss and throughput."""
+    the batch size, so batch statistics never see a batch of one). Returns loss and throughput.
+
+    ``views`` (the run's data protocol): under a crop protocol an epoch has ``train_crops`` samples per
+    image, each a random crop (:class:`gmc.data.crops.Views`); ``None`` feeds the cached images whole."""
     model.train()
     loss_fn.train()
-    n = len(data)
+    n = views.train_samples(len(data)) if views is not None else len(data)
     order = torch.randperm(n, generator=generator)
     n_batches = max(1, n // settings.batch_size)
     total, seen, start = 0.0, 0, time.perf_counter()
     for step in range(n_batches):
-        idx = order[step * settings.batch_size : (step + 1) * settings.batch_size]
-        x = _to_input(data.images[idx], device)
-        ref = None if data.references is None else _to_input(data.references[idx], device)
+        idx = order[step * settings.batch_size : (step + 1) * settings.batch_size] % len(data)
+        images = data.images[idx]
+        refs = None if data.references is None else data.references[idx]
+        if views is not None:
+            images, refs = views.train_batch(images, refs, generator)
+        x = _to_input(images, device)
+        ref = None if refs is None else _to_input(refs, device)
         if settings.hflip:
             flip = (torch.rand(len(idx), generator=generator) < 0.5).to(device)[:, None, None, None]
             x = torch.where(flip, x.flip(-1), x)
@@ -168,26 +177,46 @@ def train_one_epoch(
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, data: ImageSet, device: torch.device, batch_size: int, amp: bool = True
+    model: nn.Module,
+    data: ImageSet,
+    device: torch.device,
+    batch_size: int,
+    amp: bool = True,
+    views: Views | None = None,
 ) -> np.ndarray:
-    """Scores for every image of ``data``, in order (eval mode, no augmentation)."""
+    """Scores for every image of ``data``, in order (eval mode, no augmentation). Under a crop protocol
+    (``views``) an image's score is the mean of its test crops' scores (:meth:`Views.test_boxes`)."""
     model.eval()
+    boxes = views.test_boxes(*data.images.shape[-2:]) if views is not None else [(0, 0)]
     out = []
     for start in range(0, len(data), batch_size):
         sl = slice(start, start + batch_size)
-        x = _to_input(data.images[sl], device)
-        ref = None if data.references is None else _to_input(data.references[sl], device)
-        with _autocast(device, amp):
-            out.append(_forward(model, x, ref).float().cpu())
+        total = None
+        for box in boxes:
+            images, refs = data.images[sl], None if data.references is None else data.references[sl]
+            if views is not None:
+                images = views.test_crops(images, box)
+                refs = None if refs is None else views.test_crops(refs, box)
+            x = _to_input(images, device)
+            ref = None if refs is None else _to_input(refs, device)
+            with _autocast(device, amp):
+                scores = _forward(model, x, ref).float().cpu()
+            total = scores if total is None else total + scores
+        out.append(total if len(boxes) == 1 else total / len(boxes))
     return torch.cat(out).numpy().astype(np.float64)
 
 
 def evaluate(
-    model: nn.Module, data: ImageSet, device: torch.device, batch_size: int, amp: bool = True
+    model: nn.Module,
+    data: ImageSet,
+    device: torch.device,
+    batch_size: int,
+    amp: bool = True,
+    views: Views | None = None,
 ) -> dict:
     from gmc.metrics import compute_metrics  # here: scipy.stats costs ~1 s, prediction jobs never need it
 
-    return compute_metrics(predict(model, data, device, batch_size, amp), data.mos.numpy())
+    return compute_metrics(predict(model, data, device, batch_size, amp, views), data.mos.numpy())
 
 
 def training_targets(train: ImageSet, scaling: str) -> torch.Tensor:
@@ -214,6 +243,7 @@ class _Run:
     config_hash: str
     device: torch.device
     run_dir: Path
+    views: Views
 
     @property
     def last_path(self) -> Path:
@@ -273,6 +303,8 @@ def fit(
     in ``summary["nondeterministic_ops"]``.
     """
     run = _start_run(run_config, Path(run_dir), test)
+    for part, data in (("training", train), ("validation", val)):
+        run.views.check_fits(data.images, f"the {part} images of {run.config['train_set']}")
     complete = _complete_run_summary(run)
     if complete is not None:
         return complete
@@ -304,7 +336,8 @@ def _start_run(run_config: dict, run_dir: Path, test: ImageSet | None) -> _Run:
         raise ValueError("selection 'best_on_test' needs the test part; pass test=...")
     run_dir.mkdir(parents=True, exist_ok=True)
     device = select_device(run_config.get("device", "auto"), deterministic=settings.deterministic)
-    return _Run(run_config, settings, config_hash(run_config), device, run_dir)
+    views = Views.from_run_config(run_config)
+    return _Run(run_config, settings, config_hash(run_config), device, run_dir, views)
 
 
 def _complete_run_summary(run: _Run) -> dict | None:
@@ -404,6 +437,7 @@ def _train_epoch(state: TrainingState, run: _Run, epoch: int, train: ImageSet, t
             run.device,
             state.scaler,
             epoch,
+            run.views,
         )
     except NonFiniteLossError as err:
         if state.history:
@@ -424,11 +458,11 @@ def _evaluate_epoch(
     """Add the validation metrics (``val_*``) to ``record``, and the test metrics (``test_*``) under
     ``best_on_test``; return the metrics the epoch is selected on."""
     settings = run.settings
-    val_metrics = evaluate(state.model, val, run.device, settings.eval_batch_size, settings.amp)
+    val_metrics = evaluate(state.model, val, run.device, settings.eval_batch_size, settings.amp, run.views)
     record.update({f"val_{k}": v for k, v in val_metrics.items()})
     if settings.selection != "best_on_test":
         return val_metrics
-    test_metrics = evaluate(state.model, test, run.device, settings.eval_batch_size, settings.amp)
+    test_metrics = evaluate(state.model, test, run.device, settings.eval_batch_size, settings.amp, run.views)
     record.update({f"test_{k}": v for k, v in test_metrics.items()})
     return test_metrics
 

@@ -221,3 +221,31 @@ def test_nondeterministic_ops_are_recorded_in_the_summary(
     assert len(logged) == (1 if deterministic else 0), "each op is logged once per run"
     assert not [w for w in shown if "deterministic implementation" in str(w.message)], "not shown as warnings"
     assert json.loads((tmp_path / "run" / "summary.json").read_text()) == summary
+
+
+def test_crop_protocol_trains_on_crops_and_resumes_to_the_same_result(tmp_path, image_sets):
+    """Input size 8 on 16 px images, 2 random crops per image per epoch, 4 grid crops at validation: an
+    epoch has 2 x 48 samples, and a run interrupted after its first epoch resumes to the uninterrupted
+    result (the crops are drawn from the run's saved data generator)."""
+    train, val = image_sets
+
+    def config():
+        cfg = tiny_run_config(epochs=2)
+        cfg["input_size"] = 8
+        cfg["protocol"] = {"kind": "crop", "train_crops": 2, "test_crops": 4, "test_crop_mode": "grid"}
+        return cfg
+
+    fit(config(), train, val, tmp_path / "full")
+    assert [r["train_images"] for r in _log(tmp_path / "full")] == [96, 96]
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_first(epoch, record):
+        if epoch == 0:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        fit(config(), train, val, tmp_path / "cut", on_epoch_end=stop_after_first)
+    fit(config(), train, val, tmp_path / "cut")
+    assert _strip_timing(_log(tmp_path / "cut")) == _strip_timing(_log(tmp_path / "full"))

@@ -56,7 +56,8 @@ def manifest_path(dataset):
 
 
 def cache_path(dataset, model):
-    return f"results/cache/{dataset}/{BENCH.input_size(model)}.npy"
+    """<input_size>.npy (whole images resized) or <width>x<height>.npy (crop protocols)."""
+    return f"results/cache/{dataset}/{BENCH.cache_key(dataset, model)}.npy"
 
 
 def split_path(dataset):

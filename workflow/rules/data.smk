@@ -73,7 +73,7 @@ rule cache:
         npy="results/cache/{dataset}/{size}.npy",
         meta="results/cache/{dataset}/{size}.json",
     wildcard_constraints:
-        size=r"\d+",
+        size=r"\d+|\d+x\d+",
     conda:
         CONDA_ENV
     log:

@@ -80,6 +80,9 @@ class DatasetSpec:
     #: ``official_splits(root) -> DataFrame[image, split, part]`` where the dataset has one (KonIQ, BIQ2021)
     official_splits: Callable[[Path], pd.DataFrame] | None = None
     split_policy: str = ""  # human-readable, e.g. "10 random 80/20 splits by image"
+    #: (width, height) of the decoded cache for crop protocols (gmc.data.protocol); a config's
+    #: ``datasets.<key>.stored_size`` overrides it. None: the config must give it.
+    stored_size: tuple[int, int] | None = None
     homepage: str = ""
     notes: str = ""
 
@@ -295,8 +298,11 @@ FETCH_OPTIONS = ("source", "sha256")
 MANIFEST_OPTIONS = ("drop_bad_images",)
 #: config keys of ``datasets.<key>`` read by the reporting layer only
 REPORT_OPTIONS = ("reported_as",)
+#: config keys of ``datasets.<key>`` read by the cache step (``stored_size: [width, height]``: the resolution
+#: crop protocols cut their crops from; default: the dataset's ``DatasetSpec.stored_size``)
+CACHE_OPTIONS = ("stored_size",)
 #: config keys of ``datasets.<key>`` that are not options of the spec factory
-NON_SPEC_OPTIONS = FETCH_OPTIONS + MANIFEST_OPTIONS + REPORT_OPTIONS
+NON_SPEC_OPTIONS = FETCH_OPTIONS + MANIFEST_OPTIONS + REPORT_OPTIONS + CACHE_OPTIONS
 
 # registers the "demo" type and the real datasets (livec, koniq10k, ...; see catalog.py)
 from gmc.data.datasets import catalog, demo_type  # noqa: E402,F401

@@ -100,6 +100,7 @@ def livec_spec(key: str, *, expected_count: int | None = 1162, title: str = "") 
     """LIVE In the Wild Image Quality Challenge (CLIVE): 1,162 photos, MOS 0-100 (higher better)."""
     return _spec(
         key,
+        stored_size=(500, 500),  # native size of every image
         title=title or "LIVE In the Wild Challenge (CLIVE)",
         expected_count=expected_count,
         parse=P.parse_livec,
@@ -139,6 +140,7 @@ def koniq10k_spec(
         raise ConfigError(f"datasets.{key}.score: {score!r} is not one of {list(P.KONIQ_SCORES)}")
     return _spec(
         key,
+        stored_size=(512, 384),  # pyiqa's KonIQ option files (the 512x384 release)
         title=title or "KonIQ-10k",
         expected_count=expected_count,
         parse=partial(P.parse_koniq10k, resolution=resolution, score=score),
@@ -167,6 +169,7 @@ def bid_spec(key: str, *, expected_count: int | None = 586, title: str = "") -> 
     """BID (Blurred Image Database): 586 photos, MOS 0-5 (higher better). Manual download."""
     return _spec(
         key,
+        stored_size=(512, 384),  # images up to 2816x2112, landscape and portrait: aspect not kept
         title=title or "BID (Blurred Image Database)",
         expected_count=expected_count,
         parse=P.parse_bid,
@@ -189,6 +192,10 @@ def spaq_spec(key: str, *, expected_count: int | None = 11125, title: str = "") 
     """SPAQ (smartphone photography): 11,125 photos, MOS 0-100 (higher better). Manual download."""
     return _spec(
         key,
+        stored_size=(
+            512,
+            384,
+        ),  # phone photos; papers resize the short side to 384-512: aspect kept for 4:3 landscape
         title=title or "SPAQ",
         expected_count=expected_count,
         parse=P.parse_spaq,
@@ -216,6 +223,7 @@ def flive_spec(key: str, *, expected_count: int | None = None, title: str = "") 
     """FLIVE (PaQ-2-PiQ): ~40k pictures, MOS 0-100 (higher better)."""
     return _spec(
         key,
+        stored_size=(512, 384),  # images of many sizes: aspect not kept
         title=title or "FLIVE (PaQ-2-PiQ)",
         expected_count=expected_count,
         parse=P.parse_flive,
@@ -243,6 +251,7 @@ def biq2021_spec(
     repo = "https://github.com/nisarahmedrana/BIQ2021"
     return _spec(
         key,
+        stored_size=(512, 384),  # images of many sizes: aspect not kept
         title=title or "BIQ2021",
         expected_count=expected_count,
         parse=partial(P.parse_biq2021, subset=subset),
@@ -272,6 +281,7 @@ def kadid10k_spec(key: str, *, expected_count: int | None = 10125, title: str = 
     """KADID-10k: 81 references x 25 distortions x 5 levels, MOS 1-5 (column ``dmos``; higher better)."""
     return _spec(
         key,
+        stored_size=(512, 384),  # native size of every image
         title=title or "KADID-10k",
         expected_count=expected_count,
         parse=P.parse_kadid10k,
@@ -296,6 +306,7 @@ def pipal_spec(key: str, *, expected_count: int | None = 23200, title: str = "")
     better). The raw range used for normalisation is fixed at 800-2000."""
     return _spec(
         key,
+        stored_size=(288, 288),  # native size of every image
         title=title or "PIPAL (training part)",
         expected_count=expected_count,
         parse=P.parse_pipal,
@@ -316,6 +327,7 @@ def tid2013_spec(key: str, *, expected_count: int | None = 3000, title: str = ""
     """TID2013: 25 references x 24 distortions x 5 levels, MOS 0-9 (higher better)."""
     return _spec(
         key,
+        stored_size=(512, 384),  # native size of every image
         title=title or "TID2013",
         expected_count=expected_count,
         parse=P.parse_tid2013,
@@ -343,6 +355,7 @@ def live_spec(key: str, *, expected_count: int | None = 779, title: str = "") ->
     """LIVE IQA release 2: 29 references, 779 distorted images, realigned DMOS (lower better)."""
     return _spec(
         key,
+        stored_size=(512, 384),  # images of 634x438 to 768x512: aspect not kept
         title=title or "LIVE IQA (release 2)",
         expected_count=expected_count,
         parse=P.parse_live,
@@ -363,6 +376,7 @@ def csiq_spec(key: str, *, expected_count: int | None = 866, title: str = "") ->
     """CSIQ: 30 references, 866 distorted images, DMOS 0-1 (lower better)."""
     return _spec(
         key,
+        stored_size=(512, 512),  # native size of every image
         title=title or "CSIQ",
         expected_count=expected_count,
         parse=P.parse_csiq,

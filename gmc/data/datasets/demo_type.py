@@ -3,7 +3,12 @@ generic ``csv`` type. Config: ``{type: demo, preset: demo_scenes, n_images: 300,
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from gmc.data.datasets import DATASETS, DatasetSpec, csv_spec
+
+#: the demo images' side when the config gives no image_size (rule demo_data uses the same default)
+DEMO_IMAGE_SIZE = 128
 
 
 @DATASETS.register("demo")
@@ -15,4 +20,5 @@ def demo_spec(
     options = demo_dataset_options(preset)
     if n_images is not None:
         options["expected_count"] = n_images
-    return csv_spec(key, **options)
+    size = image_size or DEMO_IMAGE_SIZE
+    return replace(csv_spec(key, **options), stored_size=(size, size))

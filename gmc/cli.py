@@ -452,6 +452,34 @@ def list_names(args):
 list_names.arguments = _list_args
 
 
+def _describe_model_args(p):
+    p.add_argument("name", help="a registered model (python -m gmc list models)")
+
+
+@command("describe-model", "show a model card: published protocol, training recipe, backbone and sources")
+def describe_model(args):
+    from gmc.data.protocol import DataProtocol
+    from gmc.models import get_model_card
+
+    card = get_model_card(args.name)
+    protocol = DataProtocol.from_dict(card.protocol, f"model card {card.name!r}")
+    lines = [
+        f"model           {card.name}: {card.description}",
+        f"native loss     {card.native_loss}",
+        f"input size      {card.default_input_size} px ({'full' if card.full_reference else 'no'}-reference)",
+        f"data protocol   {protocol.describe(card.default_input_size)}",
+        f"paper backbone  {card.paper_backbone or '(none)'}",
+        f"normalisation   {card.normalisation or '(not declared)'}",
+        "recipe          " + (json.dumps(dict(card.recipe), sort_keys=True) if card.recipe else "(none)"),
+        "options         " + (", ".join(card.options() or ()) or "(any)"),
+    ]
+    lines += [f"source of {field}: {source}" for field, source in sorted(card.sources.items())]
+    print("\n".join(lines))
+
+
+describe_model.arguments = _describe_model_args
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gmc", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from gmc.config import config_hash
+from gmc.data.protocol import DataProtocol
 from gmc.errors import InputFileError
 from gmc.reporting.scores import read_csv_file
 
@@ -62,6 +63,8 @@ def _run_row(path: Path, run: dict) -> dict:
         "n_val": summary["n_val"],
         "device": summary["device"],
         "precision": run_precision(cfg, summary),
+        "input_size": cfg.get("input_size"),
+        "protocol": DataProtocol.from_dict(cfg.get("protocol")).describe(cfg.get("input_size")),
         # absent from runs made before these fields were recorded
         "device_name": summary.get("device_name", "not recorded"),
         "cpu": prov.get("cpu", "not recorded"),
@@ -130,6 +133,13 @@ def _run_provenance(config: dict, runs_csv: Path | None) -> dict:
                 if "precision" in runs
                 else ["not recorded"],
                 "device_names": sorted(runs["device_name"].astype(str).unique().tolist()),
+                # model -> data protocol(s) of its runs (gmc.data.protocol), absent from older tables
+                "protocols": {
+                    model: sorted(group.astype(str).unique().tolist())
+                    for model, group in runs.groupby("model")["protocol"]
+                }
+                if "protocol" in runs
+                else {},
                 "cpus": sorted(runs["cpu"].astype(str).unique().tolist()),
             }
         )

@@ -209,3 +209,12 @@ def test_bad_protocol_field_is_rejected_with_its_key():
     raw = ci()
     raw["models"]["cnniqa"]["protocol"] = {"kind": "crop", "test_crop_mode": "corners"}
     rejected(raw, "models.cnniqa.protocol.test_crop_mode: 'corners'")
+
+
+def test_a_model_entry_may_name_its_own_losses():
+    raw = ci()
+    raw["models"]["cnniqa"]["losses"] = ["native"]
+    runs = {(r.model, r.loss) for r in Benchmark.from_dict(raw).runs()}
+    assert runs == {("monet_tiny", "mse"), ("monet_tiny", "gcc"), ("cnniqa", "l1")}
+    raw["models"]["cnniqa"]["losses"] = ["native", "gcc_typo"]
+    rejected(raw, "gcc_typo")

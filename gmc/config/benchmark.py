@@ -88,10 +88,14 @@ class Benchmark:
     def split_indices(self) -> list[int]:
         return [0] if self.bench["split_protocol"] == "official" else list(range(self.bench["splits"]))
 
+    def model_losses(self, model: str) -> list[str]:
+        """The losses ``model`` is trained with: its entry's ``losses``, else ``benchmark.losses``."""
+        return list(self.raw["models"][model].get("losses", self.bench["losses"]))
+
     def runs(self) -> Iterator[RunSpec]:
         seen = set()
         for model in self.bench["models"]:
-            for loss in self.bench["losses"]:
+            for loss in self.model_losses(model):
                 name = self.resolve_loss(model, loss)
                 for train_set in self.bench["train_sets"]:
                     for split in self.split_indices():

@@ -147,7 +147,8 @@ def validate_config(raw: dict, *, sources: Iterable[str | Path] = ()) -> dict:
         check_loss_entry(config, key)
     for key in config["models"]:
         check_model_entry(config, key)
-    for loss in config["benchmark"]["losses"]:
+    model_losses = [entry.get("losses", []) for entry in config["models"].values()]
+    for loss in dict.fromkeys(config["benchmark"]["losses"] + sum(model_losses, [])):
         if loss != NATIVE:
             check_reported_loss(config, loss)
     for key in config["datasets"]:

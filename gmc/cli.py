@@ -440,9 +440,10 @@ def list_names(args):
     if args.what == "losses":
         from gmc.losses import LOSSES
 
+        width = max(map(len, LOSSES.names()))
         for name in LOSSES.names():
             card = LOSSES.get(name)
-            print(f"{name:8s} {card.description}; options: {', '.join(card.options) or '(none)'}")
+            print(f"{name:{width}s} {card.description}; options: {', '.join(card.options) or '(none)'}")
         return
     from gmc.data.datasets import DATASETS
 

@@ -111,10 +111,39 @@ def test_unknown_architecture():
     rejected(raw, "models.cnniqa.arch", "'cnn_iqa'", "cnniqa")
 
 
-def test_benchmark_loss_the_report_cannot_tabulate_is_rejected_at_validation():
+def test_any_registered_benchmark_loss_or_variant_is_accepted_and_trained_with_its_role():
+    """Any registered loss (and any `losses:` variant of one) may be a benchmark loss; each run carries its
+    loss role (native for the model's own loss, else the registered type), which the report tabulates
+    (tests/reporting/test_loss_comparison.py renders such a config)."""
     raw = ci()
-    raw["benchmark"]["losses"] = ["native", "plcc"]
-    rejected(raw, "benchmark.losses: 'plcc'", "native", "gcc", "ablation")
+    raw["losses"] = {"nin_p2": {"type": "nin", "p": 2}}
+    raw["benchmark"]["losses"] = ["native", "gcc", "plcc", "nin_p2", "l1"]
+    bench = Benchmark.from_dict(raw)
+    runs = {(r.model, r.loss, r.loss_role) for r in bench.runs() if r.split == 0}
+    assert runs == {
+        ("monet_tiny", "mse", "native"),
+        ("monet_tiny", "gcc", "gcc"),
+        ("monet_tiny", "plcc", "plcc"),
+        ("monet_tiny", "nin_p2", "nin"),
+        ("monet_tiny", "l1", "l1"),
+        ("cnniqa", "l1", "native"),  # cnniqa's own loss: "l1" and "native" name the same runs
+        ("cnniqa", "gcc", "gcc"),
+        ("cnniqa", "plcc", "plcc"),
+        ("cnniqa", "nin_p2", "nin"),
+    }
+    run = next(r for r in bench.runs() if r.loss == "nin_p2")
+    config = bench.run_config(run)
+    assert (config["loss_type"], config["loss_options"], config["loss_role"]) == ("nin", {"p": 2}, "nin")
+
+
+def test_unregistered_benchmark_loss_is_rejected_with_the_valid_names():
+    raw = ci()
+    raw["benchmark"]["losses"] = ["native", "spearman"]
+    rejected(raw, "benchmark.losses: 'spearman'", "soft_spearman", "gcc", "nin", "fidelity", "losses:")
+    raw = ci()
+    raw["losses"] = {"mine": {"queue_size": 3}}  # a variant without a registered type
+    raw["benchmark"]["losses"] = ["native", "mine"]
+    rejected(raw, "'mine'", "registered loss")
 
 
 def test_the_shipped_configs_pass_every_check():

@@ -12,9 +12,18 @@ from gmc.errors import ConfigError
 
 #: the name in ``benchmark.losses`` that stands for each model's own (native) loss
 NATIVE = "native"
-#: the loss roles the main report compares: each model's native loss against the GCC loss (variants
-#: included). A run's role is ``native`` for its model's own loss, else its registered loss type.
-REPORTED_LOSS_ROLES = (NATIVE, "gcc")
+#: the loss role of GMC-IQA's GCC loss: the other side of the report's GCC plug-in table (native vs GCC)
+GCC = "gcc"
+
+
+def valid_loss_roles() -> tuple[str, ...]:
+    """Every ``loss_role`` a run (and so a scores row) may have: ``native`` (the model's own loss), then
+    each registered loss type in name order. A run's role is ``native`` for its model's own loss, else its
+    registered loss type (:meth:`gmc.config.Benchmark.loss_role`). Looked up when called, so a loss
+    registered later (by a plug-in) counts; the registry is light (no torch)."""
+    from gmc.losses import LOSSES
+
+    return (NATIVE, *LOSSES.names())
 
 
 def config_hash(obj: Any) -> str:

@@ -10,7 +10,17 @@ A loss is an ``nn.Module`` called as ``loss_fn(pred, target)`` with ``pred`` of 
 training-set size) to :func:`build_loss`; it reaches only losses whose card says ``takes_n_train``
 (GCC, for ``queue_ratio``).
 
-Registered: ``mse``, ``l1``, ``plcc`` (:mod:`gmc.losses.basic`) and ``gcc`` (:mod:`gmc.losses.gcc`).
+Registered (formulas and sources in each class's docstring):
+
+- ``mse``, ``l1``, ``plcc`` (:mod:`gmc.losses.basic`): distance losses and 1 - PLCC;
+- ``gcc`` (:mod:`gmc.losses.gcc`): GMC-IQA's global correlation consistency loss;
+- ``nin`` (:mod:`gmc.losses.norm_in_norm`): norm-in-norm (Li et al., ACM MM 2020);
+- ``rank_hinge``, ``fidelity`` (:mod:`gmc.losses.pairwise`): pairwise margin ranking (RankIQA) and
+  Thurstone fidelity (UNIQUE / LIQE) losses over all pairs of the batch;
+- ``soft_spearman`` (:mod:`gmc.losses.spearman`): 1 - PLCC of soft prediction ranks and label ranks.
+
+Reserved: ``asna_surrogate`` is the name kept for ASNA's surrogate ranking loss (docs asna.md), which is
+registered by its own change; do not register another loss under it.
 """
 
 from __future__ import annotations
@@ -96,6 +106,31 @@ register_loss(
     ),
     takes_n_train=True,
     description="GMC-IQA global correlation consistency loss (PLCC and soft SROCC terms times MSE)",
+)
+
+register_loss(
+    "nin",
+    "gmc.losses.norm_in_norm:NormInNormLoss",
+    options=("p", "q", "eps"),
+    description="norm-in-norm: p-norm of the difference of centred, q-normalised pred and label",
+)
+register_loss(
+    "rank_hinge",
+    "gmc.losses.pairwise:RankHingeLoss",
+    options=("margin",),
+    description="pairwise margin ranking loss over all label-ordered pairs of the batch",
+)
+register_loss(
+    "fidelity",
+    "gmc.losses.pairwise:FidelityLoss",
+    options=("label_std", "eps"),
+    description="pairwise fidelity loss of Thurstone probabilities (UNIQUE / LIQE)",
+)
+register_loss(
+    "soft_spearman",
+    "gmc.losses.spearman:SoftSpearmanLoss",
+    options=("tau", "eps"),
+    description="1 - PLCC(soft rank of pred, rank of label): a differentiable Spearman loss",
 )
 
 __all__ = ["LOSSES", "LossCard", "build_loss", "register_loss"]

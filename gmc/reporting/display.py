@@ -8,11 +8,13 @@ the renderers only decide *how* (3 decimals, escaping, markup).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from gmc.reporting.tables import ROLE_ORDER
+from gmc.config.settings import GCC, NATIVE
+from gmc.reporting.tables import role_key
 
 SYNTHETIC_NOTE = "synthetic demo data (not human-rated; numbers are not comparable with published results)"
 DECIMALS = 3
@@ -129,8 +131,18 @@ def is_synthetic(datasets: dict[str, dict], key: str) -> bool:
     return bool(datasets.get(key, {}).get("synthetic_demo", False))
 
 
+#: how a loss role is named in a variant's label, where it differs from the role itself
+ROLE_TITLES = {GCC: "GCC"}
+
+
 def loss_label(role: str, loss: str) -> str:
-    return f"{loss} (native)" if role == "native" else (loss if loss.lower() == "gcc" else f"{loss} (GCC)")
+    """``mse (native)`` for a model's own loss; a loss used under its registered name as is (``gcc``,
+    ``nin``); a ``losses:`` variant with its type (``gcc_q0 (GCC)``, ``nin_p2 (nin)``)."""
+    if role == NATIVE:
+        return f"{loss} (native)"
+    if loss.lower() == role.lower():
+        return loss
+    return f"{loss} ({ROLE_TITLES.get(role, role)})"
 
 
 def _dataset_cell(datasets: dict[str, dict], key: str, **kw) -> Cell:
@@ -192,9 +204,10 @@ def _finish(table: Table, datasets: dict[str, dict], used: set[str]) -> Table:
 
 
 def model_rows(frame: pd.DataFrame) -> list[tuple[str, str, str]]:
-    """The (model, loss_role, loss) combinations of ``frame``, sorted: model, native before GCC, loss."""
+    """The (model, loss_role, loss) combinations of ``frame``, sorted: model, loss role (native, GCC, then
+    the other loss types alphabetically; :func:`gmc.reporting.tables.role_key`), loss."""
     keys = frame[["model", "loss_role", "loss"]].drop_duplicates()
-    keys = keys.assign(_r=keys["loss_role"].map(ROLE_ORDER)).sort_values(["model", "_r", "loss"])
+    keys = keys.assign(_r=keys["loss_role"].map(role_key)).sort_values(["model", "_r", "loss"])
     return [tuple(r) for r in keys[["model", "loss_role", "loss"]].itertuples(index=False)]
 
 
@@ -355,6 +368,74 @@ def gcc_display(gvn: pd.DataFrame, datasets: dict[str, dict], models: dict[str, 
         )
     table.uniform_n = _uniform(ns)
     return _finish(table, datasets, set(gvn["dataset"]))
+
+
+def table_slug(key: str) -> str:
+    """``key`` with every character other than letters, digits, ``_``, ``.`` and ``-`` replaced by ``-``: safe
+    in a file name, an HTML id and a LaTeX label."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", key)
+
+
+def loss_comparison_display(
+    frame: pd.DataFrame, model: str, datasets: dict[str, dict], models: dict[str, dict]
+) -> Table:
+    """Every loss ``model`` was trained with side by side (rows of
+    :func:`gmc.reporting.tables.loss_comparison_table`): one row per evaluation (intra-dataset rows, then
+    cross-dataset rows), one column group per loss (native, GCC, then the others alphabetically) with the
+    median SROCC and PLCC over splits. Best displayed median per row and metric in bold."""
+    part = frame[frame["model"] == model]
+    metrics = [m for m in ("SROCC", "PLCC") if f"{m.lower()}_median" in part.columns]
+    losses = [tuple(k) for k in part[["loss_role", "loss"]].drop_duplicates().itertuples(index=False)]
+    losses.sort(key=lambda k: (role_key(k[0]), k[1]))
+    columns = [
+        Column(Cell(text="Evaluation"), numeric=False),
+        Column(Cell(text="Train set"), numeric=False),
+        Column(Cell(text="Test set"), numeric=False),
+    ]
+    for role, loss in losses:
+        columns += [Column(Cell(text=m), group=Cell(text=loss_label(role, loss))) for m in metrics]
+    name = title(models, model)
+    table = Table(
+        key=f"loss_comparison_{table_slug(model)}",
+        title=f"Loss comparison: {name}",
+        caption=(
+            f"Loss comparison for {name}: every loss it was trained with, median "
+            + " and ".join(metrics)
+            + " over splits, intra-dataset (the test part of each training set's own splits) and "
+            "cross-dataset (trained on one set, tested on another). Best loss per row and metric in bold."
+        ),
+        columns=columns,
+        empty_message=f"No results for {name}.",
+    )
+    index = part.set_index(["evaluation", "train_set", "test_set", "loss_role", "loss"])
+    settings = part[["evaluation", "train_set", "test_set"]].drop_duplicates()
+    ns: list[int] = []
+    previous = None
+    for evaluation, train, test in settings.itertuples(index=False):
+        if table.rows and evaluation != previous:
+            table.group_starts.add(len(table.rows))  # a rule between the intra and the cross rows
+        previous = evaluation
+        row = [Cell(text=evaluation), _dataset_cell(datasets, train), _dataset_cell(datasets, test)]
+        keys = [(evaluation, train, test, *k) for k in losses]
+        recs = {k[3:]: index.loc[k] for k in keys if k in index.index}
+        best = {
+            m: _best([_num(r[f"{m.lower()}_median"]) for r in recs.values() if _splits(r, m.lower())])
+            for m in metrics
+        }
+        for role, loss in losses:
+            rec = recs.get((role, loss))
+            for m in metrics:
+                attrs = (("loss", loss), ("metric", m))
+                if rec is None or _splits(rec, m.lower()) == 0:
+                    row.append(Cell(text="\u2014", attrs=attrs))
+                    continue
+                ns.append(_splits(rec, m.lower()))
+                row.append(_stat_cell(rec, m.lower(), best[m], attrs, spread=False))
+        table.rows.append(row)
+        table.row_attrs.append((("evaluation", evaluation), ("train-set", train), ("test-set", test)))
+    table.uniform_n = _uniform(ns)
+    used = set(part["train_set"]) | set(part["test_set"])
+    return _finish(table, datasets, used)
 
 
 def reported_display(rep: pd.DataFrame, datasets: dict[str, dict], models: dict[str, dict]) -> Table:

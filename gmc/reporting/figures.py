@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from gmc.config.settings import NATIVE
 from gmc.io import atomic_path
 from gmc.reporting.display import UNDEFINED_MARK, is_synthetic, loss_label, model_rows, title
 
@@ -111,7 +112,8 @@ def intra_bars(
     metric: str = "SROCC",
 ) -> list[Path]:
     """Grouped bars of the median ``metric`` per model/loss for each training set (intra-dataset), with one
-    point per split. Colour = model, hatching = loss (native plain, GCC hatched)."""
+    point per split. Colour = model, hatching = loss (native plain; the model's other losses hatched, one
+    pattern each in row order: GCC first, then the others alphabetically)."""
     intra = scores[(scores["train_set"] == scores["test_set"]) & (scores["metric"] == metric)]
     sets = sorted(intra["train_set"].unique())
     combos = model_rows(intra) if not intra.empty else []
@@ -130,8 +132,10 @@ def intra_bars(
         lo = 0.0
         for j, (model, role, loss) in enumerate(combos):
             color = COLORS[model_keys.index(model) % len(COLORS)]
-            losses = sorted({c[2] for c in combos if c[0] == model and c[1] == role})
-            hatch = "" if role == "native" else HATCHES[1 + losses.index(loss) % (len(HATCHES) - 1)]
+            others = [c for c in combos if c[0] == model and c[1] != NATIVE]
+            hatch = (
+                "" if role == NATIVE else HATCHES[1 + others.index((model, role, loss)) % (len(HATCHES) - 1)]
+            )
             offset = (j - (len(combos) - 1) / 2) * width
             medians = []
             for i, ds in enumerate(sets):
@@ -160,7 +164,7 @@ def intra_bars(
                 medians,
                 width=width * 0.95,
                 color=color,
-                alpha=0.55 if role == "native" else 0.95,
+                alpha=0.55 if role == NATIVE else 0.95,
                 hatch=hatch,
                 edgecolor="black",
                 linewidth=0.6,

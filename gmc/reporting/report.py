@@ -46,6 +46,12 @@ def render_report(
     ``provenance``: shown verbatim in the footer and written to ``provenance.json``;
     ``reported_csv``: optional published numbers for the "reproduced vs reported" table.
 
+    Any loss role is reported (``native``, ``gcc`` or another registered loss type): the intra, cross and
+    reported tables list every (model, loss) row, native first, then GCC, then the others alphabetically;
+    the GCC plug-in table compares native with GCC only; a model trained with more than two losses also
+    gets a loss comparison table (``tables/loss_comparison_<model>.tex``; every such model's raw numbers
+    in ``tables/loss_comparison.csv``, which has only its header when no model qualifies).
+
     A NaN SROCC/PLCC/KROCC (undefined correlation: constant predictions) is kept: statistics use the defined
     splits, the CSVs count the others in ``*_n_undefined``, tables and figures mark the affected cells.
 
@@ -57,11 +63,13 @@ def render_report(
     reported = load_reported(reported_csv) if reported_csv is not None else None
 
     summary = tables.summarise(scores)
+    compared = tables.loss_comparison_models(scores)
     frames = {
         "summary": summary,
         "intra": tables.intra_table(summary),
         "cross": tables.cross_table(summary),
         "gcc_vs_native": tables.gcc_vs_native_table(scores),
+        "loss_comparison": tables.loss_comparison_table(summary, compared),
     }
     if reported is not None:
         frames["reported"] = tables.reported_table(summary, reported, datasets, models)
@@ -75,12 +83,17 @@ def render_report(
         ),
     }
 
+    loss_tables = [
+        display.loss_comparison_display(frames["loss_comparison"], model, datasets, models)
+        for model in compared
+    ]
+
     table_dir = out_dir / "tables"
     for name, frame in frames.items():
         _write_csv(table_dir / f"{name}.csv", frame)
-    for name, table in shown.items():
+    for table in [*shown.values(), *loss_tables]:
         if table is not None:
-            _write_text(table_dir / f"{name}.tex", to_booktabs(table))
+            _write_text(table_dir / f"{table.key}.tex", to_booktabs(table))
 
     fig_dir = out_dir / "figures"
     figures.intra_bars(scores, fig_dir / "intra_srocc", datasets, models)
@@ -97,7 +110,7 @@ def render_report(
             "pdf": "figures/intra_srocc.pdf",
             "alt": "Grouped bar chart of intra-dataset median SROCC per model and loss",
             "caption": "Intra-dataset median SROCC per model and loss for each training set; "
-            "points are individual splits (native loss plain, GCC hatched)."
+            "points are individual splits (native loss plain, other losses hatched)."
             + figures.undefined_note(scores)
             + note,
         },
@@ -127,6 +140,7 @@ def render_report(
             "synthetic": synthetic,
             "synthetic_sets": [display.title(datasets, d) for d in synthetic_sets],
             "tables": shown,
+            "loss_tables": loss_tables,
             "figures": figure_list,
             "inputs": inputs,
             "provenance_json": record_json,

@@ -7,12 +7,13 @@ expected; the command line prints it without a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from gmc.config.settings import REPORTED_LOSS_ROLES as LOSS_ROLES
+from gmc.config.settings import valid_loss_roles
 from gmc.errors import InputFileError
 
 SCORE_COLUMNS = ("model", "loss", "loss_role", "train_set", "test_set", "split", "metric", "value")
@@ -55,11 +56,13 @@ def read_csv_file(path: Path, what: str, text_columns: tuple[str, ...], fix: str
 def validate_scores(
     frame: pd.DataFrame,
     source: str | Path = "<scores>",
-    loss_roles: tuple[str, ...] | None = LOSS_ROLES,
+    loss_roles: Collection[str] | Callable[[], Collection[str]] | None = valid_loss_roles,
 ) -> pd.DataFrame:
     """Check a long-format scores table and return a clean copy (only the known columns, typed, sorted).
 
-    ``loss_roles``: the accepted ``loss_role`` values; ``None`` accepts any non-empty role (ablation runs).
+    ``loss_roles``: the accepted ``loss_role`` values, or a function returning them; the default accepts
+    ``native`` and every registered loss type (:func:`gmc.config.settings.valid_loss_roles`); ``None``
+    accepts any non-empty role (ablation runs).
     Raises :class:`InputFileError` naming ``source`` for: no rows, missing columns, empty or NaN cells,
     unknown metric or loss role, non-numeric or non-finite values, non-integer splits, duplicate rows.
 
@@ -102,7 +105,9 @@ def validate_scores(
             f"scores file {source}: unknown metric(s) {', '.join(map(repr, unknown))} "
             f"(CSV line(s) {_lines(bad_metric)}); valid metrics: {', '.join(METRICS)}"
         )
-    bad_role = ~frame["loss_role"].isin(loss_roles) if loss_roles is not None else None
+    if callable(loss_roles):
+        loss_roles = loss_roles()
+    bad_role = ~frame["loss_role"].isin(list(loss_roles)) if loss_roles is not None else None
     if bad_role is not None and bad_role.any():
         unknown = sorted(frame.loc[bad_role, "loss_role"].unique())
         raise InputFileError(
@@ -176,7 +181,9 @@ def check_metadata(
             )
 
 
-def load_scores(path: str | Path, loss_roles: tuple[str, ...] | None = LOSS_ROLES) -> pd.DataFrame:
+def load_scores(
+    path: str | Path, loss_roles: Collection[str] | Callable[[], Collection[str]] | None = valid_loss_roles
+) -> pd.DataFrame:
     """Read and validate ``results/scores.csv`` (see :func:`validate_scores`)."""
     path = Path(path)
     fix = "make it with `python -m gmc score` (`snakemake` does) or pass the right path"

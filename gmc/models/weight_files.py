@@ -11,6 +11,15 @@ LITE0_PYPI = "efficientnet_lite0_pypi"
 WEIGHTS_DIR = "resources/weights"
 FETCH_HINT = "snakemake fetch_weights"
 VIT_PREFIXES = ("vit_", "test_vit", "deit")
+_PYIQA_WEIGHTS = "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/{}"
+#: weight files that are not timm models (e.g. a branch pretrained by a baseline's authors): file name
+#: under resources/weights -> the URL the fetch step downloads it from (sha256 recorded in lock.json)
+EXTERNAL_WEIGHTS: dict[str, str] = {
+    # DBCNN's synthetic-distortion branch (SCNN), pretrained by its authors, as pyiqa hosts it
+    "DBCNN_scnn-7ea73d75.pth": _PYIQA_WEIGHTS.format("DBCNN_scnn-7ea73d75.pth"),
+    # MUSIQ's ImageNet-pretrained network (its authors' checkpoint converted by pyiqa)
+    "musiq_imagenet_pretrain-51d9b0a5.pth": _PYIQA_WEIGHTS.format("musiq_imagenet_pretrain-51d9b0a5.pth"),
+}
 
 
 def is_vit(name: str) -> bool:
@@ -48,3 +57,21 @@ def required_weight_files(arch: str, pretrained=None, weights_file: str | Path |
     if tag is None:
         return []
     return [str(weights_file) if weights_file else default_weights_file(arch, tag)]
+
+
+def external_weight_file(name: str) -> str:
+    """Where the fetch step puts the declared non-timm weight file ``name`` (:data:`EXTERNAL_WEIGHTS`)."""
+    if name not in EXTERNAL_WEIGHTS:
+        raise ValueError(
+            f"unknown weight file {name!r}; declared files: {', '.join(sorted(EXTERNAL_WEIGHTS))}"
+        )
+    return f"{WEIGHTS_DIR}/{name}"
+
+
+def missing_weight_file_message(path: str | Path, what: str) -> str:
+    """The error for a weight file that is not on disk: names it and the fetch command."""
+    return (
+        f"{what} needs the local file {str(path)!r}, which does not exist; fetch it first with "
+        f"`{FETCH_HINT}` (it downloads {Path(path).name} into {WEIGHTS_DIR}/), or set the option to "
+        "null to train from random initialisation"
+    )

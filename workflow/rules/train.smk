@@ -34,7 +34,10 @@ rule train:
 
 rule fetch_weights:
     output:
-        "resources/weights/{name}.safetensors",
+        "resources/weights/{name}",
+    wildcard_constraints:
+        # timm's <arch>.<tag>.safetensors, or a declared non-timm file (gmc.models.weight_files)
+        name=r"[^/]+\.(safetensors|pth)",
     conda:
         CONDA_ENV
     log:

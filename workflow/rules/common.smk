@@ -51,6 +51,10 @@ def weight_files(model):
     return get_model_card(entry["arch"]).weights(**entry.get("options", {}))
 
 
+#: every weight file of the configured runs (rule fetch_weights)
+WEIGHT_FILES = sorted({f for run in RUNS + ABLATION_RUNS for f in weight_files(run.model)})
+
+
 def manifest_path(dataset):
     return f"results/manifests/{dataset}.csv"
 

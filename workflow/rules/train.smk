@@ -32,7 +32,14 @@ rule train:
         " --threads {threads} > {log} 2>&1"
 
 
+# `snakemake fetch_weights`: every weight file the configured runs need (ablation runs included), so that
+# training can then run with the hubs offline; `snakemake -n fetch_weights` lists them.
 rule fetch_weights:
+    input:
+        WEIGHT_FILES,
+
+
+rule fetch_weight_file:
     output:
         "resources/weights/{name}",
     wildcard_constraints:

@@ -13,17 +13,22 @@ def test_shipped_configs_validate(name):
     assert config["train"]["epochs"] >= 1 and "selection" in config["train"]
 
 
-def test_demo_grid_is_two_sets_two_models_two_losses_three_splits():
+def test_demo_grid_four_models_native_and_gcc_and_the_loss_zoo_on_cnniqa():
     bench = Benchmark.from_dict(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
     runs = list(bench.runs())
-    assert len(runs) == 2 * 2 * 2 * 3
+    zoo = ["l1", "gcc", "mse", "plcc", "nin", "rank_hinge", "fidelity", "soft_spearman"]
+    assert len(runs) == (3 * 2 + len(zoo)) * 3  # one training set, three splits
     assert {(r.model, r.loss, r.loss_role) for r in runs} == {
         ("monet_small", "mse", "native"),
         ("monet_small", "gcc", "gcc"),
-        ("cnniqa", "l1", "native"),
-        ("cnniqa", "gcc", "gcc"),
+        ("wadiqam_nr", "l1", "native"),
+        ("wadiqam_nr", "gcc", "gcc"),
+        ("topiq_lite0", "mse", "native"),
+        ("topiq_lite0", "gcc", "gcc"),
+        *{("cnniqa", loss, "native" if loss == "l1" else loss) for loss in zoo},
     }
     assert bench.test_sets("demo_scenes") == ["demo_scenes", "demo_textures"]
+    assert bench.protocol("cnniqa").kind == "crop" and bench.cache_key("demo_scenes", "cnniqa") == "128x128"
 
 
 def test_paper_plan_has_ten_splits_and_four_datasets():

@@ -231,7 +231,8 @@ def test_crop_protocol_models_read_the_stored_resolution_cache_and_record_the_pr
     assert bench.cache_key("demo_scenes", "monet_tiny") == "64"  # resize protocol: the input size
     run = next(r for r in bench.runs() if r.model == "cnniqa")
     protocol = bench.run_config(run)["protocol"]
-    assert protocol == {"kind": "crop", "train_crops": 1, "test_crops": 4, "test_crop_mode": "grid"}
+    # the card's fields (CNNIQA: 192 patches per image per epoch) with the config's on top
+    assert protocol == {"kind": "crop", "train_crops": 192, "test_crops": 4, "test_crop_mode": "grid"}
 
 
 def test_bad_protocol_field_is_rejected_with_its_key():

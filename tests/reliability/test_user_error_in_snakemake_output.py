@@ -26,7 +26,14 @@ def test_the_message_of_a_failed_job_is_in_snakemakes_output(tmp_path):
     config = {
         "title": "user error in a job",
         "device": "cpu",
-        "datasets": {"mine": {"type": "csv", "source": str(tmp_path / "mine"), "score_range": [1, 5]}},
+        "datasets": {
+            "mine": {
+                "type": "csv",
+                "source": str(tmp_path / "mine"),
+                "score_range": [1, 5],
+                "stored_size": [40, 40],  # cnniqa crops 32 px patches
+            }
+        },
         "models": {"cnniqa": {"arch": "cnniqa", "input_size": 32}},
         "benchmark": {
             "models": ["cnniqa"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,11 +17,56 @@ from gmc.data.splits import check_splits
 PARTS = ("train", "val", "test")
 
 
+#: a part larger than this share of the machine's memory stays memory-mapped (:class:`MappedImages`)
+IN_MEMORY_SHARE = 0.25
+
+
+class MappedImages:
+    """The rows ``index`` of a memory-mapped uint8 cache ``[N, 3, H, W]``, read on demand: indexing with a
+    tensor, array or slice of positions returns those images as a tensor, so a training step reads only
+    its batch from disk (the page cache keeps what fits). Used for parts too large to copy into memory
+    (:func:`load_image_set`); it gives the same values as the in-memory copy."""
+
+    def __init__(self, array: np.ndarray, index: np.ndarray) -> None:
+        self.array, self.index = array, np.asarray(index)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.index), *self.array.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, key) -> torch.Tensor:
+        if isinstance(key, torch.Tensor):
+            key = key.numpy()
+        return torch.from_numpy(np.ascontiguousarray(self.array[self.index[key]]))
+
+
+def _memory_bytes() -> int:
+    """Physical memory of this machine in bytes (0 where the platform does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def _rows(array: np.ndarray, index: np.ndarray) -> torch.Tensor | MappedImages:
+    """``array[index]`` copied into memory, or kept memory-mapped when it would take more than
+    :data:`IN_MEMORY_SHARE` of the machine's memory."""
+    nbytes = len(index) * int(np.prod(array.shape[1:])) * array.itemsize
+    memory = _memory_bytes()
+    if memory and nbytes > IN_MEMORY_SHARE * memory:
+        return MappedImages(array, index)
+    return torch.from_numpy(np.ascontiguousarray(array[index]))
+
+
 @dataclass
 class ImageSet:
-    """``images``: uint8 [N, 3, S, S] (CPU); ``mos``: float32 [N] in [0, 1]; ``names``: image keys."""
+    """``images``: uint8 [N, 3, H, W] on the CPU (a tensor, or :class:`MappedImages` for a part too large
+    for memory); ``mos``: float32 [N] in [0, 1]; ``names``: image keys."""
 
-    images: torch.Tensor
+    images: torch.Tensor | MappedImages
     mos: torch.Tensor
     names: list[str]
     references: torch.Tensor | None = None
@@ -77,11 +123,9 @@ def load_image_set(
     index = np.flatnonzero(mask)
     refs = None
     if (manifest["reference_path"] != "").any():
-        refs = torch.from_numpy(
-            np.ascontiguousarray(load_cache(cache_npy, manifest_csv, reference=True)[index])
-        )
+        refs = _rows(load_cache(cache_npy, manifest_csv, reference=True), index)
     return ImageSet(
-        images=torch.from_numpy(np.ascontiguousarray(cache[index])),
+        images=_rows(cache, index),
         mos=torch.tensor(manifest["mos"].to_numpy()[index], dtype=torch.float32),
         names=manifest["image"].iloc[index].tolist(),
         references=refs,

@@ -87,15 +87,17 @@ class DataProtocol:
         return asdict(self)
 
     def describe(self, input_size: int) -> str:
-        """One line for the report, e.g. ``random 224 px crops (25 per image), 9 grid crops averaged``."""
+        """One line for the report, e.g. ``random 224 px crops (25 per image per epoch); test: 25 random
+        crops averaged``."""
         if self.kind == "resize":
             return f"whole image resized to {input_size} px"
         train = f"random {input_size} px crops ({self.train_crops} per image per epoch)"
-        test = (
-            "one centre crop"
-            if self.test_crop_mode == "center"
-            else (f"{self.test_crops} {self.test_crop_mode} crops averaged")
-        )
+        if self.test_crop_mode == "center":
+            test = "one centre crop"
+        elif self.test_crops == 1:
+            test = f"one {self.test_crop_mode} crop"
+        else:
+            test = f"{self.test_crops} {self.test_crop_mode} crops averaged"
         return f"{train}; test: {test}"
 
 

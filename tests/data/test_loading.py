@@ -88,3 +88,19 @@ def test_gmc_split_refuses_an_official_split_that_leaks(tiny_set, tmp_path, monk
     assert main([*args, *official]) == 2  # a user error: the message, no traceback
     assert re.match(r"error: official splits of dataset 'mine'.*im0\.png", capsys.readouterr().err)
     assert not out.exists()
+
+
+def test_a_part_too_large_for_memory_stays_memory_mapped(tiny_set, tmp_path, monkeypatch):
+    import torch
+
+    from gmc.data import loading
+
+    manifest, cache = tiny_set
+    splits = split_file(tmp_path / "s.csv", FULL)
+    in_memory = load_image_set(manifest, cache, split_csv=splits, split=0, part="train")
+    monkeypatch.setattr(loading, "IN_MEMORY_SHARE", 0.0)  # every part is "too large"
+    mapped = load_image_set(manifest, cache, split_csv=splits, split=0, part="train")
+    assert isinstance(mapped.images, loading.MappedImages) and isinstance(in_memory.images, torch.Tensor)
+    assert mapped.images.shape == in_memory.images.shape == (4, 3, 8, 8)
+    for key in (torch.tensor([3, 0, 2]), slice(1, 3), np.array([1])):
+        assert torch.equal(mapped.images[key], in_memory.images[key])

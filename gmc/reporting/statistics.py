@@ -180,3 +180,21 @@ def gcc_statistics(stats_frame: pd.DataFrame) -> pd.DataFrame:
     intra = stats_frame["train_set"] == stats_frame["test_set"]
     part = stats_frame[(stats_frame["loss_role"] == GCC) & intra]
     return add_holm(part.reset_index(drop=True), ["metric"])
+
+
+#: the columns :func:`with_statistics` adds to the GCC-vs-native table (its own columns already hold the
+#: paired n, wins, ties and median difference)
+GCC_TABLE_COLUMNS = ["ci_low", "ci_high", "n_nonzero", "statistic", "p_value", "p_holm", "m_holm"]
+
+
+def with_statistics(gvn: pd.DataFrame, stats_frame: pd.DataFrame) -> pd.DataFrame:
+    """The GCC-vs-native table (:func:`gmc.reporting.tables.gcc_vs_native_table`) with the confidence
+    interval, the Wilcoxon test and Holm's adjustment over its rows (:func:`gcc_statistics`); a row
+    without paired splits gets NaN."""
+    gcc = gcc_statistics(stats_frame).rename(
+        columns={"train_set": "dataset", "baseline_loss": "native_loss", "loss": "gcc_loss"}
+    )
+    keys = ["model", "dataset", "native_loss", "gcc_loss", "metric"]
+    out = gvn.merge(gcc[keys + GCC_TABLE_COLUMNS], on=keys, how="left", validate="one_to_one")
+    out["m_holm"] = out["m_holm"].fillna(0).astype(int)
+    return out

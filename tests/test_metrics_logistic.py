@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -63,3 +64,17 @@ def test_score_metrics_keep_both_plccs():
     assert out["PLCC_logistic"] == pytest.approx(plcc_logistic(pred, mos))
     const = compute_metrics(np.ones(5), np.arange(5.0), SCORE_METRICS)
     assert np.isnan(const["PLCC_logistic"]) and np.isnan(const["PLCC"])
+
+
+def test_score_predictions_writes_both_plccs(tmp_path):
+    from gmc.evaluation import score_predictions
+
+    pred, mos = _logistic_data()
+    path = tmp_path / "p.csv"
+    ident = {"model": "m", "loss": "mse", "loss_role": "native", "train_set": "d", "test_set": "d"}
+    frame = pd.DataFrame({"image": [f"{i}.png" for i in range(len(pred))], "mos": mos, "prediction": pred})
+    frame.assign(**ident, split=0, selection="val").to_csv(path, index=False)
+    scores = score_predictions([path]).set_index("metric")["value"]
+    assert list(scores.index) == sorted(SCORE_METRICS)
+    assert scores["PLCC"] == pytest.approx(stats.pearsonr(pred, mos).statistic)
+    assert scores["PLCC_logistic"] == pytest.approx(plcc_logistic(pred, mos))

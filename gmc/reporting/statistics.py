@@ -11,8 +11,8 @@ losses and defined on both sides (a NaN correlation = constant predictions is le
   percentile method, ``N_RESAMPLES`` resamples, seeded (``SEED``) so the report is byte-stable.
   Percentile, not BCa: BCa's jackknife acceleration is undefined for the few, often tied, medians of
   10 splits. With ``n < MIN_BOOTSTRAP`` (3) splits there is nothing to resample: the interval is NaN.
-  When all ``d_k`` are equal the bootstrap distribution is a single point: the interval is ``[d, d]``
-  (set directly; scipy would warn about a degenerate distribution);
+  When all ``d_k`` are equal every resample has median ``d``: the interval is ``[d, d]`` (the
+  percentile method returns it without a warning; BCa would give NaN);
 - ``statistic`` / ``p_value``: the two-sided Wilcoxon signed-rank test, :func:`scipy.stats.wilcoxon`
   with ``zero_method="wilcox"`` (zero differences are dropped before ranking, Wilcoxon 1945; ``n_nonzero``
   counts the rest) and ``method="exact"`` for ``n_nonzero <= EXACT_MAX`` (50; the exact null distribution
@@ -72,8 +72,6 @@ def median_ci(diff: np.ndarray, seed: int = SEED) -> tuple[float, float]:
     diff = np.asarray(diff, dtype=float)
     if len(diff) < MIN_BOOTSTRAP:
         return np.nan, np.nan
-    if np.all(diff == diff[0]):
-        return float(diff[0]), float(diff[0])
     res = stats.bootstrap(
         (diff,),
         np.median,

@@ -190,3 +190,18 @@ def test_statistics_and_flag_tables_compile(tmp_path: Path):
     out = render(tmp_path, diffs, models)
     result = compile_tables(sorted((out / "tables").glob("*.tex")), tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_cross_table_has_no_rmse_and_captions_say_plcc_is_raw(tmp_path: Path):
+    frame = scores_frame({"a": [0.01, 0.02, 0.03]})
+    cross = frame.assign(test_set="d_2")
+    rmse = frame[frame["metric"] == "SROCC"].assign(metric="RMSE")
+    csv = tmp_path / "scores.csv"
+    pd.concat([frame, cross, rmse, rmse.assign(test_set="d_2")]).to_csv(csv, index=False)
+    datasets = {**DATASETS, "d_2": {"title": "D2", "synthetic_demo": False, "full_reference": False}}
+    out = tmp_path / "report"
+    render_report(csv, out, datasets=datasets, models={"a": meta("A")}, provenance=PROVENANCE)
+    assert not [c for c in pd.read_csv(out / "tables" / "cross.csv").columns if c.startswith("rmse")]
+    assert "rmse_median" in pd.read_csv(out / "tables" / "intra.csv").columns
+    intra = (out / "tables" / "intra.tex").read_text(encoding="utf-8")
+    assert "PLCC is the raw Pearson correlation (no logistic fit" in intra

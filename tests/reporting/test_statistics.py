@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -40,6 +42,11 @@ def test_wilcoxon_matches_scipy_and_drops_zeros():
     assert p == pytest.approx(ref.pvalue)
 
 
+def test_wilcoxon_drops_zero_differences_before_ranking():
+    # zero_method="wilcox": the zero goes, the five positive differences leave rank sum 0 and p = 2/32
+    assert st.signed_rank([0.0, 0.01, 0.02, 0.03, 0.04, 0.05]) == (0.0, pytest.approx(2 / 32), 5)
+
+
 def test_wilcoxon_all_zero_is_no_test():
     statistic, p, nonzero = st.signed_rank([0.0, 0.0, 0.0])
     assert nonzero == 0 and np.isnan(p) and np.isnan(statistic)
@@ -58,7 +65,9 @@ def test_bootstrap_matches_scipy_seeded():
 
 def test_bootstrap_small_n_and_constant():
     assert all(np.isnan(st.median_ci([0.1, 0.2])))
-    assert st.median_ci([0.02, 0.02, 0.02, 0.02]) == (0.02, 0.02)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert st.median_ci([0.02, 0.02, 0.02, 0.02]) == (0.02, 0.02)
 
 
 def _scores(native, challenger, metric="SROCC", model="m", role="gcc", loss="gcc"):

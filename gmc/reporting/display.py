@@ -471,6 +471,9 @@ def loss_comparison_display(
             + " over splits, intra-dataset (the test part of each training set's own splits) and "
             "cross-dataset (trained on one set, tested on another). Best loss per row and metric in bold."
             + (f" {PLCC_NOTE}" if "PLCC" in metrics else "")
+            + " Paired statistics of every loss against the native one (median difference, bootstrap CI, "
+            "wins, Wilcoxon p Holm-adjusted over this model's comparisons of a metric): "
+            "tables/statistics.csv."
         ),
         columns=columns,
         empty_message=f"No results for {name}.",

@@ -94,6 +94,7 @@ def test_table_statistics_match_scipy_and_holm(tmp_path: Path):
     # the long statistics CSV holds both metrics; SROCC and PLCC values are equal here by construction
     long = pd.read_csv(out / "tables" / "statistics.csv")
     assert sorted(long["metric"].unique()) == ["PLCC", "SROCC"] and len(long) == 6
+    assert (long["m_holm"] == 1).all()  # its Holm family: one model's comparisons of one metric
 
 
 def test_ci_dash_with_two_splits_and_p_below_a_thousandth_is_escaped(tmp_path: Path):

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from gmc.errors import InputFileError
-from gmc.metrics import compute_metrics
+from gmc.metrics import SCORE_METRICS, compute_metrics
 
 ID_COLUMNS = ["model", "loss", "loss_role", "train_set", "test_set", "split"]
 SCORE_COLUMNS = [*ID_COLUMNS, "metric", "value", "n_images"]
@@ -85,7 +85,7 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
 def _metrics(frame: pd.DataFrame, path: Path) -> dict[str, float]:
     """The metrics of one checked prediction file; a file too small to correlate names itself."""
     try:
-        return compute_metrics(frame["prediction"].to_numpy(), frame["mos"].to_numpy())
+        return compute_metrics(frame["prediction"].to_numpy(), frame["mos"].to_numpy(), SCORE_METRICS)
     except ValueError as err:
         raise InputFileError(f"prediction file {path}: {err}; {_redo(path)}") from None
 

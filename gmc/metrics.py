@@ -1,22 +1,63 @@
 """Evaluation metrics between predictions and (normalised) MOS, via scipy.
 
-SROCC: Spearman rank correlation; PLCC: Pearson linear correlation on raw predictions (no logistic
-fit, as in pyiqa's tables); KROCC: Kendall's tau-b; RMSE: sqrt(mean((pred - mos)^2)) on the
-normalised 0-1 scale (meaningful only for models trained on the same scale).
+SROCC: Spearman rank correlation. PLCC: Pearson linear correlation on the raw predictions (no fit; as
+pyiqa and the GMC-IQA authors report it). PLCC_logistic: Pearson correlation after the VQEG 4-parameter
+logistic mapping (:func:`plcc_logistic`). KROCC: Kendall's tau-b. RMSE: sqrt(mean((pred - mos)^2)) with
+``mos`` on the normalised 0-1 scale: meaningful only for a model trained to regress that scale and tested
+on its own training set's scale (intra-dataset, a regression loss); the report labels it so.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 from gmc.registry import Registry
+
+
+def logistic4(x, b1, b2, b3, b4):
+    """VQEG (2000, FR-TV phase I final report, s. 7.2.1) 4-parameter logistic:
+    ``f(x) = (b1 - b2) / (1 + exp(-(x - b3) / |b4|)) + b2``; increasing for b1 > b2."""
+    return (b1 - b2) / (1.0 + np.exp(-(x - b3) / np.abs(b4))) + b2
+
+
+def plcc_logistic(pred, mos) -> float:
+    """PLCC between ``mos`` and the VQEG logistic of the predictions fitted to it (least squares,
+    :func:`scipy.optimize.curve_fit`). The predictions are standardised first (PLCC does not change) and the
+    fit starts from b1 = max(mos), b2 = min(mos), b3 = 0, b4 = 1.
+
+    A decreasing fit (b1 < b2: the model ranks backwards) gives a negative value, as the raw PLCC would.
+    Fallback: when the fit fails (no convergence, non-finite parameters or a constant fitted curve) the
+    value is the raw PLCC, i.e. the best *linear* mapping, which the logistic family contains in its
+    near-linear limit; so a failed fit never becomes NaN or a number better than the data support.
+    """
+    x = np.asarray(pred, dtype=np.float64)
+    y = np.asarray(mos, dtype=np.float64)
+    raw = float(stats.pearsonr(x, y).statistic)
+    z = (x - x.mean()) / x.std()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # OptimizeWarning (covariance) / overflow in exp: checked below
+            params, _ = optimize.curve_fit(logistic4, z, y, p0=[y.max(), y.min(), 0.0, 1.0], maxfev=10000)
+            fitted = logistic4(z, *params)
+    except (RuntimeError, ValueError, optimize.OptimizeWarning):
+        return raw
+    if not (np.all(np.isfinite(params)) and np.all(np.isfinite(fitted))) or np.ptp(fitted) == 0:
+        return raw
+    return float(np.sign(params[0] - params[1]) * stats.pearsonr(fitted, y).statistic)
+
 
 METRICS: Registry = Registry("metric")
 METRICS.register("SROCC", lambda p, y: float(stats.spearmanr(p, y).statistic))
 METRICS.register("PLCC", lambda p, y: float(stats.pearsonr(p, y).statistic))
+METRICS.register("PLCC_logistic", plcc_logistic)
 METRICS.register("KROCC", lambda p, y: float(stats.kendalltau(p, y).statistic))
 METRICS.register("RMSE", lambda p, y: float(np.sqrt(np.mean((np.asarray(p) - np.asarray(y)) ** 2))))
+
+#: what ``gmc score`` writes to ``results/scores.csv`` (training logs use the default of compute_metrics)
+SCORE_METRICS = ("SROCC", "PLCC", "PLCC_logistic", "KROCC", "RMSE")
 
 
 def compute_metrics(

@@ -6,6 +6,7 @@ traceback)."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -88,6 +89,23 @@ def collect_runs(run_jsons: list[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["model", "loss", "train_set", "split"]).reset_index(drop=True)
 
 
+def paper_backbone(card, options: dict) -> bool | None:
+    """Whether a model entry keeps its paper backbone: the configured ``backbone`` option against the card's
+    ``paper_backbone`` (its timm name, the part before the first dot: ``resnet50.tv_in1k`` -> ``resnet50``),
+    or, where the card names none, the default of its builder's ``backbone`` option (MoNet: ViT-B/8).
+    True without a ``backbone`` option (the card's default is used); None when the paper backbone is unknown.
+    Only the architecture is compared, not the weight tag."""
+    configured = options.get("backbone")
+    if configured is None:
+        return True
+    paper = card.paper_backbone.split()[0].split(".")[0] if card.paper_backbone else None
+    if paper is None:
+        param = inspect.signature(card.build).parameters.get("backbone")
+        default = param.default if param is not None else inspect.Parameter.empty
+        paper = default if isinstance(default, str) else None
+    return None if paper is None else configured == paper
+
+
 def _dataset_metadata(bench, config: dict, keys: list[str]) -> dict[str, dict]:
     """Title, synthetic-demo flag, FR flag and published name of each dataset, for the report."""
     from gmc.data.datasets import build_dataset_spec
@@ -149,6 +167,7 @@ def _run_provenance(config: dict, runs_csv: Path | None) -> dict:
 def render(scores_csv: Path, runs_csv: Path, config: dict, out_dir: Path) -> None:
     """Render the report: dataset/model descriptions from the config, provenance from the runs."""
     from gmc.config import Benchmark
+    from gmc.config.validate import model_card
     from gmc.reporting import render_report
 
     bench = Benchmark.from_dict(config)
@@ -158,6 +177,9 @@ def render(scores_csv: Path, runs_csv: Path, config: dict, out_dir: Path) -> Non
             "arch": config["models"][key]["arch"],
             "native_loss": bench.native_loss(key),
             "reported_as": config["models"][key].get("reported_as"),
+            "paper_backbone": paper_backbone(
+                model_card(config, key), config["models"][key].get("options") or {}
+            ),
         }
         for key in bench.bench["models"]
     }
@@ -170,6 +192,7 @@ def render(scores_csv: Path, runs_csv: Path, config: dict, out_dir: Path) -> Non
         provenance=_run_provenance(config, runs_csv),
         reported_csv=Path(reported) if reported else None,
         title=bench.config["title"],  # the schema's default when the config has none
+        runs=read_run_table(Path(runs_csv)) if runs_csv is not None else None,
     )
 
 

@@ -117,7 +117,7 @@ def test_manifest_and_split_import_no_model_code(inputs):
 def test_score_aggregate_and_reports_import_no_model_code(inputs):
     predictions = (inputs / "predictions.txt").read_text().split()
     heavy = run_cli(["score", *predictions, "--out", inputs / "scores.csv"], inputs)
-    assert heavy == [] and len(pd.read_csv(inputs / "scores.csv")) == len(predictions) * 4
+    assert heavy == [] and len(pd.read_csv(inputs / "scores.csv")) == len(predictions) * 5
     runs = (inputs / "run_jsons.txt").read_text().split()
     assert run_cli(["aggregate", *runs, "--out", inputs / "runs.csv"], inputs) == []
     config = (inputs / "config.json").read_text()

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from gmc.metrics import SCORE_METRICS
 from tests.conftest import copy_workflow, run_snakemake
 from tests.data.layouts import build_livec, make_zip
 
@@ -63,7 +64,8 @@ def test_report_has_a_row_for_every_model_loss_dataset(workflow_run):
     assert combos == {(m, loss, "demo_scenes") for m, loss in MAIN_RUNS}
     assert set(scores["test_set"]) == set(TEST_SETS)
     assert set(scores["split"]) == {0, 1}
-    assert len(scores) == len(MAIN_RUNS) * 2 * 3 * 4  # runs x splits x test sets x metrics
+    assert len(scores) == len(MAIN_RUNS) * 2 * 3 * len(SCORE_METRICS)  # runs x splits x test sets x metrics
+    assert set(scores["metric"]) == set(SCORE_METRICS)  # PLCC raw and PLCC_logistic both kept
     html = (work / "reports" / "index.html").read_text()
     assert "SYNTHETIC" in html.upper()
     intra = (work / "reports" / "tables" / "intra.tex").read_text()

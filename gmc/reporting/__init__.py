@@ -2,7 +2,8 @@
 
 Modules: ``scores`` (load + validate), ``tables`` (pandas summaries), ``display`` (what each table shows),
 ``latex`` / ``html`` (rendering), ``figures`` (matplotlib), ``report`` (``render_report``, the entry point),
-``ablations`` (``render_ablation_report``, the ablation page).
+``ablations`` (``render_ablation_report``, the ablation page), ``statistics`` (paired tests over splits:
+Wilcoxon, bootstrap CI, wins, Holm), ``flags`` (protocol flags on table cells).
 """
 
 from gmc.reporting.ablations import render_ablation_report

@@ -14,11 +14,21 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from gmc.config.settings import GCC, NATIVE
+from gmc.reporting.flags import LEGEND, Flags, legend
 from gmc.reporting.tables import role_key
 
 SYNTHETIC_NOTE = "synthetic demo data (not human-rated; numbers are not comparable with published results)"
 DECIMALS = 3
-UNDEFINED_MARK = "\u2021"  # double dagger: the statistic excludes splits with an undefined correlation
+UNDEFINED_MARK = "\u2021"
+#: what a metric's name means in a caption: PLCC is shown raw (no logistic fit), as pyiqa reports it
+PLCC_NOTE = (
+    "PLCC is the raw Pearson correlation (no logistic fit, as pyiqa and the GMC-IQA authors report it); "
+    "PLCC after the VQEG 4-parameter logistic fit is in the CSV (plcc_logistic_*)."
+)
+METRIC_NOTES = {
+    "PLCC": ", raw Pearson correlation without logistic fit",
+    "PLCC_logistic": ", Pearson correlation after the VQEG 4-parameter logistic fit",
+}  # double dagger: the statistic excludes splits with an undefined correlation
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,10 @@ class Cell:
     href: str | None = None
     latex: str | None = None
     attrs: tuple[tuple[str, str], ...] = ()
+    #: protocol flags (:mod:`gmc.reporting.flags`), shown as a superscript after the number
+    flags: tuple[str, ...] = ()
+    #: a confidence interval (low, high), shown as ``[low, high]`` where ``value`` is None
+    interval: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -167,11 +181,12 @@ def _undefined_note(table: Table) -> str | None:
     )
 
 
-def _stat_cell(rec, metric: str, best: float | None, attrs, spread: bool = True) -> Cell:
+def _stat_cell(rec, metric: str, best: float | None, attrs, spread: bool = True, flags=()) -> Cell:
     """The median of ``metric`` (lower case) from a wide-table record: defined splits only, marked when
     some splits are undefined; never bold without a value."""
     value = _num(rec[f"{metric}_median"])
     return Cell(
+        flags=tuple(flags),
         value=value,
         spread=_num(rec[f"{metric}_std"]) if spread else None,
         n=int(rec[f"{metric}_n"]),
@@ -196,10 +211,17 @@ def _uniform(ns: list[int]) -> int | None:
     return ns[0] if ns and all(n == ns[0] for n in ns) else None
 
 
+#: no flags (the display builders' default; the report passes :func:`gmc.reporting.flags.build_flags`)
+NO_FLAGS = Flags(splits=0)
+
+
 def _finish(table: Table, datasets: dict[str, dict], used: set[str]) -> Table:
     undefined = _undefined_note(table)
     if undefined:
         table.notes.append(undefined)
+    flagged = legend({f for row in table.rows for c in row for f in c.flags})
+    if flagged:
+        table.notes.append(flagged)
     table.synthetic = any(is_synthetic(datasets, d) for d in used)
     if table.synthetic:
         table.notes.append(f"\u2020 SYNTHETIC: {SYNTHETIC_NOTE}.")
@@ -214,7 +236,9 @@ def model_rows(frame: pd.DataFrame) -> list[tuple[str, str, str]]:
     return [tuple(r) for r in keys[["model", "loss_role", "loss"]].itertuples(index=False)]
 
 
-def intra_display(intra: pd.DataFrame, datasets: dict[str, dict], models: dict[str, dict]) -> Table:
+def intra_display(
+    intra: pd.DataFrame, datasets: dict[str, dict], models: dict[str, dict], flags: Flags = NO_FLAGS
+) -> Table:
     metrics = [m for m in ("SROCC", "PLCC") if f"{m.lower()}_median" in intra.columns]
     sets = sorted(intra["dataset"].unique()) if not intra.empty else []
     columns = [Column(Cell(text="Model"), numeric=False), Column(Cell(text="Loss"), numeric=False)]
@@ -226,6 +250,7 @@ def intra_display(intra: pd.DataFrame, datasets: dict[str, dict], models: dict[s
         caption=(
             "Intra-dataset results: median " + " and ".join(metrics) + " over splits (\u00b1 standard "
             "deviation) on the test part of each training set's splits. Best per column in bold."
+            + (f" {PLCC_NOTE}" if "PLCC" in metrics else "")
         ),
         columns=columns,
         empty_message="No intra-dataset results (no rows with test_set == train_set).",
@@ -248,14 +273,17 @@ def intra_display(intra: pd.DataFrame, datasets: dict[str, dict], models: dict[s
                     continue
                 rec = index.loc[key]
                 ns.append(_splits(rec, m.lower()))
-                row.append(_stat_cell(rec, m.lower(), best[(ds, m)], attrs))
+                marks = flags.of(model, loss, ds, _splits(rec, m.lower()))
+                row.append(_stat_cell(rec, m.lower(), best[(ds, m)], attrs, flags=marks))
         table.rows.append(row)
         table.row_attrs.append((("model", model), ("loss-role", role), ("loss", loss)))
     table.uniform_n = _uniform(ns)
     return _finish(table, datasets, set(sets))
 
 
-def cross_display(cross: pd.DataFrame, datasets: dict[str, dict], models: dict[str, dict]) -> Table:
+def cross_display(
+    cross: pd.DataFrame, datasets: dict[str, dict], models: dict[str, dict], flags: Flags = NO_FLAGS
+) -> Table:
     tests = sorted(cross["test_set"].unique()) if not cross.empty else []
     trains = sorted(cross["train_set"].unique()) if not cross.empty else []
     columns = [
@@ -294,8 +322,10 @@ def cross_display(cross: pd.DataFrame, datasets: dict[str, dict], models: dict[s
                 if key not in index.index or _splits(index.loc[key], "srocc") == 0:
                     row.append(Cell(text="\u2014", attrs=attrs))
                     continue
-                ns.append(_splits(index.loc[key], "srocc"))
-                row.append(_stat_cell(index.loc[key], "srocc", best[t], attrs, spread=False))
+                n = _splits(index.loc[key], "srocc")
+                ns.append(n)
+                marks = flags.of(model, loss, train, n)
+                row.append(_stat_cell(index.loc[key], "srocc", best[t], attrs, spread=False, flags=marks))
             table.rows.append(row)
             table.row_attrs.append(
                 (("train-set", train), ("model", model), ("loss-role", role), ("loss", loss))
@@ -305,8 +335,21 @@ def cross_display(cross: pd.DataFrame, datasets: dict[str, dict], models: dict[s
     return _finish(table, datasets, set(tests) | set(trains))
 
 
-def gcc_display(gvn: pd.DataFrame, datasets: dict[str, dict], models: dict[str, dict]) -> Table:
+def p_text(p: float | None) -> str:
+    """A p-value for display: 3 decimals, ``<0.001`` below that, an em dash for no test."""
+    if p is None or math.isnan(p):
+        return "\u2014"
+    return "<0.001" if p < 0.0005 else f"{p:.{DECIMALS}f}"
+
+
+def gcc_display(
+    gvn: pd.DataFrame, datasets: dict[str, dict], models: dict[str, dict], flags: Flags = NO_FLAGS
+) -> Table:
+    """Native vs GCC per (dataset, model): the two medians over splits, then the paired statistics of
+    :func:`gmc.reporting.statistics.with_statistics` (median paired difference, its 95 % bootstrap CI,
+    GCC wins k/n, Holm-adjusted Wilcoxon p). A row without the statistics columns shows dashes there."""
     metric = str(gvn["metric"].iloc[0]) if not gvn.empty else "SROCC"
+    m = int(gvn["m_holm"].max()) if "m_holm" in gvn and not gvn.empty else 0
     columns = [
         Column(Cell(text="Dataset"), numeric=False),
         Column(Cell(text="Model"), numeric=False),
@@ -314,16 +357,22 @@ def gcc_display(gvn: pd.DataFrame, datasets: dict[str, dict], models: dict[str, 
         Column(Cell(text="Native")),
         Column(Cell(text="GCC")),
         Column(Cell(text="\u0394 (GCC \u2212 native)", latex=r"$\Delta$ (GCC $-$ native)")),
+        Column(Cell(text="95% CI")),
         Column(Cell(text="GCC wins")),
+        Column(Cell(text="p (Holm)", latex=r"$p$ (Holm)")),
     ]
     table = Table(
         key="gcc_vs_native",
         title="Native loss vs GCC loss",
         caption=(
-            f"Native loss vs GCC loss (intra-dataset, median {metric} over splits). \u0394 is the GCC median "
-            "minus the native median; GCC wins counts the splits where GCC scored higher, out of the splits "
-            "run with both losses (and with a defined correlation on both sides). The better of native and "
-            "GCC in bold."
+            f"Native loss vs GCC loss (intra-dataset, {metric}{METRIC_NOTES.get(metric, '')}). Native and "
+            "GCC: medians over splits. The paired columns use the splits run with both losses (with a "
+            "defined correlation on both sides): \u0394 is the median of the per-split differences GCC "
+            "\u2212 native; 95% CI its percentile-bootstrap interval (9999 resamples of splits, seeded; "
+            "\u2014 with fewer than 3 paired splits); GCC wins counts the splits where GCC scored higher, "
+            "out of the paired splits; p is the two-sided Wilcoxon signed-rank test (exact; zero "
+            f"differences dropped; \u2014 when all are zero), Holm-adjusted over the m = {m} comparisons "
+            "of this table. The better of native and GCC in bold."
         ),
         columns=columns,
         empty_message="No model has intra-dataset results with both its native loss and the GCC loss.",
@@ -336,8 +385,13 @@ def gcc_display(gvn: pd.DataFrame, datasets: dict[str, dict], models: dict[str, 
         previous = rec.dataset
         nat, gcc = _num(rec.native_median), _num(rec.gcc_median)
         best = _best([nat, gcc])
-        ns += [rec.n_native + rec.n_native_undefined, rec.n_gcc + rec.n_gcc_undefined]
+        n_nat, n_gcc = rec.n_native + rec.n_native_undefined, rec.n_gcc + rec.n_gcc_undefined
+        ns += [n_nat, n_gcc]
+        nat_flags = flags.of(rec.model, rec.native_loss, rec.dataset, n_nat)
+        gcc_flags = flags.of(rec.model, rec.gcc_loss, rec.dataset, n_gcc)
+        both = tuple(f for f in LEGEND if f in nat_flags + gcc_flags)
         gcc_label = "" if rec.gcc_loss.lower() == "gcc" else f" ({rec.gcc_loss})"
+        ci = (_num(getattr(rec, "ci_low", None)), _num(getattr(rec, "ci_high", None)))
         table.rows.append(
             [
                 _dataset_cell(datasets, rec.dataset),
@@ -349,6 +403,7 @@ def gcc_display(gvn: pd.DataFrame, datasets: dict[str, dict], models: dict[str, 
                     n_undefined=rec.n_native_undefined,
                     bold=nat is not None and rounded(nat) == best,
                     attrs=(("role", "native"),),
+                    flags=nat_flags,
                 ),
                 Cell(
                     value=gcc,
@@ -356,9 +411,14 @@ def gcc_display(gvn: pd.DataFrame, datasets: dict[str, dict], models: dict[str, 
                     n_undefined=rec.n_gcc_undefined,
                     bold=gcc is not None and rounded(gcc) == best,
                     attrs=(("role", "gcc"),),
+                    flags=gcc_flags,
                 ),
-                Cell(value=_num(rec.delta), signed=True, attrs=(("role", "delta"),)),
+                Cell(
+                    value=_num(rec.median_paired_delta), signed=True, attrs=(("role", "delta"),), flags=both
+                ),
+                Cell(interval=ci if None not in ci else None, attrs=(("role", "ci"),)),
                 Cell(text=f"{rec.gcc_wins}/{rec.n_paired}", attrs=(("role", "wins"),)),
+                Cell(text=p_text(_num(getattr(rec, "p_holm", None))), attrs=(("role", "p-holm"),)),
             ]
         )
         table.row_attrs.append(
@@ -380,7 +440,11 @@ def table_slug(key: str) -> str:
 
 
 def loss_comparison_display(
-    frame: pd.DataFrame, model: str, datasets: dict[str, dict], models: dict[str, dict]
+    frame: pd.DataFrame,
+    model: str,
+    datasets: dict[str, dict],
+    models: dict[str, dict],
+    flags: Flags = NO_FLAGS,
 ) -> Table:
     """Every loss ``model`` was trained with side by side (rows of
     :func:`gmc.reporting.tables.loss_comparison_table`): one row per evaluation (intra-dataset rows, then
@@ -406,6 +470,10 @@ def loss_comparison_display(
             + " and ".join(metrics)
             + " over splits, intra-dataset (the test part of each training set's own splits) and "
             "cross-dataset (trained on one set, tested on another). Best loss per row and metric in bold."
+            + (f" {PLCC_NOTE}" if "PLCC" in metrics else "")
+            + " Paired statistics of every loss against the native one (median difference, bootstrap CI, "
+            "wins, Wilcoxon p Holm-adjusted over this model's comparisons of a metric): "
+            "tables/statistics.csv."
         ),
         columns=columns,
         empty_message=f"No results for {name}.",
@@ -433,7 +501,8 @@ def loss_comparison_display(
                     row.append(Cell(text="\u2014", attrs=attrs))
                     continue
                 ns.append(_splits(rec, m.lower()))
-                row.append(_stat_cell(rec, m.lower(), best[m], attrs, spread=False))
+                marks = flags.of(model, loss, train, _splits(rec, m.lower()))
+                row.append(_stat_cell(rec, m.lower(), best[m], attrs, spread=False, flags=marks))
         table.rows.append(row)
         table.row_attrs.append((("evaluation", evaluation), ("train-set", train), ("test-set", test)))
     table.uniform_n = _uniform(ns)
@@ -441,7 +510,9 @@ def loss_comparison_display(
     return _finish(table, datasets, used)
 
 
-def reported_display(rep: pd.DataFrame, datasets: dict[str, dict], models: dict[str, dict]) -> Table:
+def reported_display(
+    rep: pd.DataFrame, datasets: dict[str, dict], models: dict[str, dict], flags: Flags = NO_FLAGS
+) -> Table:
     group_s, group_p = Cell(text="SROCC"), Cell(text="PLCC")
     columns = [
         Column(Cell(text="Model"), numeric=False),
@@ -461,7 +532,8 @@ def reported_display(rep: pd.DataFrame, datasets: dict[str, dict], models: dict[
         title="Reproduced vs reported",
         caption=(
             "Our median SROCC/PLCC over splits next to published numbers (\u0394 = ours \u2212 reported). "
-            "Protocols often differ (split ratios, number of splits, model selection); read the source note."
+            "Protocols often differ (split ratios, number of splits, model selection); read the source note. "
+            + PLCC_NOTE
         ),
         columns=columns,
         empty_message=(
@@ -472,6 +544,7 @@ def reported_display(rep: pd.DataFrame, datasets: dict[str, dict], models: dict[
     ns: list[int] = []
     for rec in rep.itertuples(index=False):
         ns.append(rec.n + rec.n_undefined)
+        marks = flags.of(rec.model, rec.loss, rec.train_set, rec.n + rec.n_undefined)
         source = f"{rec.method}: {rec.paper}" if rec.paper else rec.method
         if rec.protocol:
             source += f" [{rec.protocol}]"
@@ -481,10 +554,10 @@ def reported_display(rep: pd.DataFrame, datasets: dict[str, dict], models: dict[
                 Cell(text=loss_label(rec.loss_role, rec.loss)),
                 _dataset_cell(datasets, rec.train_set),
                 _dataset_cell(datasets, rec.test_set),
-                Cell(value=_num(rec.srocc_ours), n=rec.n, n_undefined=rec.n_undefined),
+                Cell(value=_num(rec.srocc_ours), n=rec.n, n_undefined=rec.n_undefined, flags=marks),
                 Cell(value=_num(rec.srocc_reported)),
                 Cell(value=_num(rec.srocc_delta), signed=True),
-                Cell(value=_num(rec.plcc_ours), n=rec.n, n_undefined=rec.n_undefined),
+                Cell(value=_num(rec.plcc_ours), n=rec.n, n_undefined=rec.n_undefined, flags=marks),
                 Cell(value=_num(rec.plcc_reported)),
                 Cell(value=_num(rec.plcc_delta), signed=True),
                 Cell(text=source, href=rec.source_url or None),
@@ -519,6 +592,7 @@ def ablation_display(frame: pd.DataFrame, ablation: dict, datasets: dict[str, di
             "deviation) on the test part of each training set's splits, one row per variant."
             + (f" {description}" if description else "")
             + " Best per column in bold."
+            + (f" {PLCC_NOTE}" if "PLCC" in metrics else "")
         ),
         columns=columns,
         empty_message="No variants.",

@@ -10,6 +10,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from gmc.reporting.display import DECIMALS, UNDEFINED_MARK, Cell
+from gmc.reporting.flags import LEGEND
 
 TEMPLATES = Path(__file__).parent / "templates"
 _MARK = '<sup class="undefined" title="{} split(s) with undefined correlation excluded">{}</sup>'
@@ -28,9 +29,20 @@ def format_number(value: float | None, signed: bool = False) -> str:
     return ("+" + text) if signed and value > 0 else text
 
 
+def _flags(cell: Cell) -> Markup:
+    """The cell's protocol flags as a superscript whose tooltip spells them out (legend in the caption)."""
+    if not cell.flags:
+        return Markup("")
+    title = "; ".join(LEGEND[f] for f in cell.flags)
+    return Markup(' <sup class="flags" title="{}">{}</sup>').format(title, ",".join(cell.flags))
+
+
 def render_cell(cell: Cell) -> Markup:
     """The inner HTML of one cell (escaped text, or a number with its spread and split count; a number that
-    excludes undefined splits gets ``UNDEFINED_MARK`` and n = defined/all)."""
+    excludes undefined splits gets ``UNDEFINED_MARK`` and n = defined/all; protocol flags last)."""
+    if cell.interval is not None and cell.value is None:
+        low, high = (format_number(v, signed=True) for v in cell.interval)
+        return Markup("[{},\u2009{}]").format(low, high) + _flags(cell)
     if cell.value is not None or cell.text is None:
         out = escape(format_number(cell.value, cell.signed))
         if cell.bold:
@@ -44,7 +56,7 @@ def render_cell(cell: Cell) -> Markup:
             out += Markup(' <span class="n">n={}/{}</span>').format(n, n + cell.n_undefined)
         elif cell.n is not None:
             out += Markup(' <span class="n">n={}</span>').format(cell.n)
-        return out
+        return out + _flags(cell)
     out = escape(cell.text)
     if cell.href:
         out = Markup('<a href="{}">{}</a>').format(cell.href, out)
@@ -52,7 +64,7 @@ def render_cell(cell: Cell) -> Markup:
         out = Markup("<strong>{}</strong>").format(out)
     if cell.dagger:
         out += Markup('<sup class="dagger" title="synthetic demo data">\u2020</sup>')
-    return out
+    return out + _flags(cell)
 
 
 def data_attrs(attrs) -> Markup:

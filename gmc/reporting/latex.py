@@ -51,7 +51,15 @@ def format_number(value: float | None, signed: bool = False) -> str:
     return ("$+$" + text) if signed and value > 0 else text
 
 
+def _flags(cell: Cell) -> str:
+    """The cell's protocol flags as a superscript (legend in the caption)."""
+    return rf"\textsuperscript{{{escape_latex(','.join(cell.flags))}}}" if cell.flags else ""
+
+
 def _cell(cell: Cell, show_n: bool) -> str:
+    if cell.interval is not None and cell.value is None:
+        low, high = (format_number(v, signed=True) for v in cell.interval)
+        return f"[{low}, {high}]" + _flags(cell)
     if cell.value is not None or cell.text is None:
         out = "---" if cell.value is None and cell.n_undefined else format_number(cell.value, cell.signed)
         if cell.bold:
@@ -64,13 +72,13 @@ def _cell(cell: Cell, show_n: bool) -> str:
             out += rf"{{\scriptsize\,(n={cell.n or 0}/{(cell.n or 0) + cell.n_undefined})}}"
         elif show_n and cell.n is not None:
             out += rf"{{\scriptsize\,(n={cell.n})}}"
-        return out
+        return out + _flags(cell)
     out = cell.latex if cell.latex is not None else escape_latex(cell.text)
     if cell.bold:
         out = rf"\textbf{{{out}}}"
     if cell.dagger:
         out += r"\textsuperscript{\dag}"
-    return out
+    return out + _flags(cell)
 
 
 def to_booktabs(table: Table, label_prefix: str = "tab:") -> str:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from gmc.io import atomic_write
-from gmc.reporting import display, figures, tables
+from gmc.reporting import display, figures, statistics, tables
+from gmc.reporting.flags import PAPER_SPLITS, build_flags
 from gmc.reporting.html import render_html
 from gmc.reporting.latex import to_booktabs
 from gmc.reporting.scores import check_metadata, load_reported, load_scores
@@ -38,13 +39,23 @@ def render_report(
     provenance: dict,
     reported_csv: Path | None = None,
     title: str = "GMC-IQA benchmark",
+    runs: pd.DataFrame | None = None,
+    protocol_splits: int = PAPER_SPLITS,
 ) -> None:
     """Render the benchmark report from ``scores_csv`` into ``out_dir``.
 
     ``datasets``: key -> {"title", "synthetic_demo", "full_reference", optional "reported_as"};
     ``models``: key -> {"title", "arch", "native_loss", optional "reported_as"};
     ``provenance``: shown verbatim in the footer and written to ``provenance.json``;
-    ``reported_csv``: optional published numbers for the "reproduced vs reported" table.
+    ``reported_csv``: optional published numbers for the "reproduced vs reported" table;
+    ``runs``: the run table (``results/runs.csv``; its ``selection`` and ``precision`` raise protocol flags,
+    :mod:`gmc.reporting.flags`); ``protocol_splits``: the paper protocol's number of splits (a number over
+    fewer is flagged). A model whose metadata says ``"paper_backbone": False`` is flagged too.
+
+    Statistics over splits (:mod:`gmc.reporting.statistics`): every model's native loss vs each other loss,
+    per train/test set and metric (SROCC, PLCC), in ``tables/statistics.csv`` (Holm over each model's
+    comparisons of one metric); the GCC-vs-native table shows the intra-dataset SROCC ones with Holm over its
+    own rows.
 
     Any loss role is reported (``native``, ``gcc`` or another registered loss type): the intra, cross and
     reported tables list every (model, loss) row, native first, then GCC, then the others alphabetically;
@@ -64,27 +75,32 @@ def render_report(
 
     summary = tables.summarise(scores)
     compared = tables.loss_comparison_models(scores)
+    paired = statistics.paired_statistics(scores)
     frames = {
         "summary": summary,
         "intra": tables.intra_table(summary),
         "cross": tables.cross_table(summary),
-        "gcc_vs_native": tables.gcc_vs_native_table(scores),
+        "gcc_vs_native": statistics.with_statistics(tables.gcc_vs_native_table(scores), paired),
         "loss_comparison": tables.loss_comparison_table(summary, compared),
+        "statistics": statistics.add_holm(paired, ["model", "metric"]),
     }
+    flags = build_flags(runs, models, protocol_splits)
     if reported is not None:
         frames["reported"] = tables.reported_table(summary, reported, datasets, models)
 
     shown = {
-        "intra": display.intra_display(frames["intra"], datasets, models),
-        "cross": display.cross_display(frames["cross"], datasets, models),
-        "gcc_vs_native": display.gcc_display(frames["gcc_vs_native"], datasets, models),
+        "intra": display.intra_display(frames["intra"], datasets, models, flags),
+        "cross": display.cross_display(frames["cross"], datasets, models, flags),
+        "gcc_vs_native": display.gcc_display(frames["gcc_vs_native"], datasets, models, flags),
         "reported": (
-            display.reported_display(frames["reported"], datasets, models) if reported is not None else None
+            display.reported_display(frames["reported"], datasets, models, flags)
+            if reported is not None
+            else None
         ),
     }
 
     loss_tables = [
-        display.loss_comparison_display(frames["loss_comparison"], model, datasets, models)
+        display.loss_comparison_display(frames["loss_comparison"], model, datasets, models, flags)
         for model in compared
     ]
 

@@ -19,8 +19,9 @@ from gmc.errors import InputFileError
 SCORE_COLUMNS = ("model", "loss", "loss_role", "train_set", "test_set", "split", "metric", "value")
 KEY_COLUMNS = ("model", "loss", "loss_role", "train_set", "test_set", "split", "metric")
 TEXT_COLUMNS = ("model", "loss", "loss_role", "train_set", "test_set", "metric")
-METRICS = ("SROCC", "PLCC", "KROCC", "RMSE")
-CORRELATIONS = ("SROCC", "PLCC", "KROCC")  # undefined (NaN) when a model predicts a constant
+#: PLCC = raw Pearson, PLCC_logistic = after the VQEG logistic fit (gmc.metrics); RMSE on the 0-1 scale
+METRICS = ("SROCC", "PLCC", "PLCC_logistic", "KROCC", "RMSE")
+CORRELATIONS = ("SROCC", "PLCC", "PLCC_logistic", "KROCC")  # undefined (NaN) when a model predicts a constant
 REPORTED_COLUMNS = ("method", "train_set", "test_set", "srocc", "plcc")
 #: the fix when the scores and the config (the metadata) disagree
 STALE = (

@@ -16,6 +16,8 @@ STATS = ("median", "mean", "std", "q25", "q75", "n", "n_undefined")
 #: loss roles shown before all others, in this order; the rest follow alphabetically
 ROLE_ORDER = {NATIVE: 0, GCC: 1}
 GROUP = ["model", "loss_role", "loss", "train_set", "test_set", "metric"]
+#: column order of the wide tables: PLCC = raw Pearson, PLCC_logistic = after the VQEG logistic fit
+METRIC_ORDER = ("SROCC", "PLCC", "PLCC_logistic", "KROCC", "RMSE")
 
 
 def role_key(role: str) -> str:
@@ -68,7 +70,7 @@ def _wide(summary: pd.DataFrame, index: list[str]) -> pd.DataFrame:
         part.columns = [f"{metric.lower()}_{stat}" for stat in STATS]
         pieces.append(part)
     wide = pd.concat(pieces, axis=1).reset_index()
-    order = [m for m in ("SROCC", "PLCC", "KROCC", "RMSE") if m in set(summary["metric"])]
+    order = [m for m in METRIC_ORDER if m in set(summary["metric"])]
     value_cols = [f"{m.lower()}_{s}" for m in order for s in STATS]
     wide = wide[[*index, *value_cols]]
     for col in value_cols:
@@ -78,7 +80,10 @@ def _wide(summary: pd.DataFrame, index: list[str]) -> pd.DataFrame:
 
 
 def intra_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Intra-dataset results (test part of the training set's splits): one row per (model, loss, dataset)."""
+    """Intra-dataset results (test part of the training set's splits): one row per (model, loss, dataset).
+
+    ``rmse_*`` is on the normalised 0-1 MOS scale (:mod:`gmc.metrics`): it means something only for a loss
+    that regresses that scale (e.g. a native MSE or L1), not for correlation or ranking losses (GCC)."""
     intra = summary[summary["train_set"] == summary["test_set"]].rename(columns={"train_set": "dataset"})
     intra = intra.drop(columns="test_set")
     if intra.empty:
@@ -87,8 +92,11 @@ def intra_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def cross_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Cross-dataset results (train on one set, test on another): one row per (model, loss, train, test)."""
-    cross = summary[summary["train_set"] != summary["test_set"]]
+    """Cross-dataset results (train on one set, test on another): one row per (model, loss, train, test).
+
+    No RMSE: a model's output against another dataset's normalised MOS has no common scale (the raw
+    values stay in ``summary.csv``)."""
+    cross = summary[(summary["train_set"] != summary["test_set"]) & (summary["metric"] != "RMSE")]
     if cross.empty:
         return pd.DataFrame(columns=["model", "loss_role", "loss", "train_set", "test_set"])
     return _wide(cross, ["model", "loss_role", "loss", "train_set", "test_set"])

@@ -117,3 +117,43 @@ def to_booktabs(table: Table, label_prefix: str = "tab:") -> str:
         lines.append(" & ".join(_cell(c, show_n) for c in row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
+
+
+#: preamble of the standalone ``tables.tex``: what the tables need (booktabs; T1 fonts and UTF-8 input for
+#: any non-ASCII left in a model or dataset title after :func:`escape_latex`)
+DOCUMENT_PREAMBLE = (
+    "\\documentclass{article}\n"
+    "\\usepackage[T1]{fontenc}\n"
+    "\\usepackage[utf8]{inputenc}\n"
+    "\\usepackage{textcomp}\n"
+    "\\usepackage{booktabs}\n"
+    "\\usepackage[margin=2cm,landscape]{geometry}\n"
+    # symbols a title may hold that T1/TS1 have no glyph for: typeset in math mode
+    + "".join(
+        f"\\DeclareUnicodeCharacter{{{code}}}{{\\ensuremath{{{command}}}}}\n"
+        for code, command in (
+            ("2265", "\\geq"),
+            ("2264", "\\leq"),
+            ("2212", "-"),
+            ("2192", "\\rightarrow"),
+            ("0394", "\\Delta"),
+            ("03B1", "\\alpha"),
+            ("03B2", "\\beta"),
+            ("03C4", "\\tau"),
+        )
+    )
+)
+
+
+def tables_document(title: str, table_files: list[str]) -> str:
+    """A standalone LaTeX document that inputs every table (paths relative to the document), so that
+    ``pdflatex tables.tex`` in ``reports/`` typesets them all; each ``tables/<name>.tex`` stays usable in a
+    paper on its own (it needs only booktabs)."""
+    inputs = "\n".join(f"\\input{{{name}}}\n\\clearpage" for name in table_files)
+    return (
+        DOCUMENT_PREAMBLE
+        + f"\\title{{{escape_latex(title)}}}\n\\date{{}}\n"
+        + "\\begin{document}\n\\maketitle\n"
+        + inputs
+        + "\n\\end{document}\n"
+    )

@@ -13,7 +13,7 @@ from gmc.io import atomic_write
 from gmc.reporting import display, figures, statistics, tables
 from gmc.reporting.flags import PAPER_SPLITS, build_flags
 from gmc.reporting.html import render_html
-from gmc.reporting.latex import to_booktabs
+from gmc.reporting.latex import tables_document, to_booktabs
 from gmc.reporting.scores import check_metadata, load_reported, load_scores
 
 
@@ -107,9 +107,12 @@ def render_report(
     table_dir = out_dir / "tables"
     for name, frame in frames.items():
         _write_csv(table_dir / f"{name}.csv", frame)
+    written = []
     for table in [*shown.values(), *loss_tables]:
         if table is not None:
             _write_text(table_dir / f"{table.key}.tex", to_booktabs(table))
+            written.append(f"tables/{table.key}.tex")
+    _write_text(out_dir / "tables.tex", tables_document(title, written))
 
     fig_dir = out_dir / "figures"
     figures.intra_bars(scores, fig_dir / "intra_srocc", datasets, models)

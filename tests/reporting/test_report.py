@@ -472,3 +472,29 @@ def test_report_states_each_models_data_protocol(tmp_path):
     html = (tmp_path / "out" / "index.html").read_text()
     protocol = re.search(r'<p id="protocol">(.*?)</p>', html, re.DOTALL).group(1)
     assert "m_crop data: random 32 px crops (8 per image per epoch); test: 16 grid crops averaged" in protocol
+
+
+@needs_pdflatex
+def test_tables_tex_is_one_document_that_compiles_with_non_ascii_titles(tmp_path):
+    """reports/tables.tex inputs every table the report wrote and compiles with pdflatex, with a title
+    holding symbols T1 fonts lack (x, >=, Greek) and accented letters."""
+    import subprocess
+
+    scores = tmp_path / "scores.csv"
+    make_scores().to_csv(scores, index=False)
+    out = tmp_path / "out"
+    title = "GMC-IQA × baselines, SROCC ≥ 0.9, τ = 1, Δ — café"
+    render_report(scores, out, datasets=datasets(False), models=MODELS, provenance={}, title=title)
+    document = (out / "tables.tex").read_text()
+    inputs = re.findall(r"\\input\{(tables/[^}]+\.tex)\}", document)
+    assert sorted(inputs) == sorted(f"tables/{p.name}" for p in (out / "tables").glob("*.tex"))
+    assert len(inputs) >= 3
+    result = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "tables.tex"],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert (out / "tables.pdf").stat().st_size > 0

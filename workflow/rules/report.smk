@@ -9,6 +9,8 @@ rule report:
         reported=config["report"]["reported_csv"] or [],
     output:
         html="reports/index.html",
+        # a standalone document inputting every table: `cd reports && pdflatex tables.tex`
+        document="reports/tables.tex",
         tables=expand("reports/tables/{table}.tex", table=["intra", "cross", "gcc_vs_native"]),
         # one row per model trained with more than two losses (header only when none is)
         loss_comparison="reports/tables/loss_comparison.csv",

@@ -301,3 +301,65 @@ def ablation_points(
         ]
         fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
         return save(fig, stem)
+
+
+def cross_matrix(scores: pd.DataFrame, metric: str = "SROCC") -> pd.DataFrame:
+    """Median cross-dataset ``metric`` over splits (undefined splits left out): one row per (model,
+    loss_role, loss) in report order (:func:`gmc.reporting.display.model_rows`), one column per
+    (train_set, test_set) pair with train_set != test_set, sorted; NaN where a row has no such run."""
+    cross = scores[(scores["train_set"] != scores["test_set"]) & (scores["metric"] == metric)]
+    if cross.empty:
+        return pd.DataFrame()
+    medians = cross.groupby(["model", "loss_role", "loss", "train_set", "test_set"])["value"].median()
+    matrix = medians.unstack(["train_set", "test_set"]).sort_index(axis=1)
+    return matrix.reindex(model_rows(cross))
+
+
+def cross_heatmap(
+    scores: pd.DataFrame,
+    stem: Path,
+    datasets: dict[str, dict],
+    models: dict[str, dict],
+    metric: str = "SROCC",
+) -> list[Path]:
+    """Heatmap of :func:`cross_matrix`: rows model (loss), columns "train -> test", each cell its median
+    with the value written in it (grey where the row has no such run)."""
+    matrix = cross_matrix(scores, metric)
+    pairs = list(matrix.columns)
+    synthetic = any(is_synthetic(datasets, d) for pair in pairs for d in pair)
+    height = 1.6 + 0.32 * max(len(matrix), 1)
+    with mpl.rc_context({**RC, "axes.grid": False}):
+        fig = Figure(figsize=(max(7.6, 4.0 + 1.5 * len(pairs)), height), layout="constrained")
+        if matrix.empty:
+            _empty(fig, "No cross-dataset test set was configured (benchmark.test_sets).")
+            return save(fig, stem)
+        ax = fig.add_subplot()
+        values = matrix.to_numpy(dtype=float)
+        image = ax.imshow(
+            np.ma.masked_invalid(values),
+            cmap="viridis",
+            vmin=-1 if (values < 0).any() else 0,
+            vmax=1,
+            aspect="auto",
+        )
+        for (i, j), value in np.ndenumerate(values):
+            text = "n/a" if np.isnan(value) else f"{value:.3f}"
+            ax.text(
+                j, i, text, ha="center", va="center", fontsize=8, color="white" if value < 0.6 else "black"
+            )
+        ax.set_xticks(range(len(pairs)))
+        ax.set_xticklabels(
+            [
+                f"{title(datasets, a)}{_dagger(datasets, a)} -> {title(datasets, b)}{_dagger(datasets, b)}"
+                for a, b in pairs
+            ],
+            rotation=20,
+            ha="right",
+        )
+        ax.set_yticks(range(len(matrix)))
+        ax.set_yticklabels(
+            [f"{title(models, m)} ({loss_label(role, loss)})" for m, role, loss in matrix.index]
+        )
+        fig.colorbar(image, ax=ax, label=f"median {metric}")
+        _title(fig, f"Cross-dataset median {metric} over splits", synthetic)
+        return save(fig, stem)

@@ -117,6 +117,7 @@ def render_report(
     fig_dir = out_dir / "figures"
     figures.intra_bars(scores, fig_dir / "intra_srocc", datasets, models)
     figures.gcc_vs_native_scatter(scores, fig_dir / "gcc_vs_native", datasets, models)
+    figures.cross_heatmap(scores, fig_dir / "cross_srocc", datasets, models)
 
     used_sets = sorted(set(scores["train_set"]) | set(scores["test_set"]))
     synthetic_sets = [d for d in used_sets if display.is_synthetic(datasets, d)]
@@ -141,6 +142,16 @@ def render_report(
             "caption": "SROCC with the native loss (x) vs the GCC loss (y) on the same model, dataset and "
             "split; points above the dashed diagonal are splits where GCC scored higher."
             + figures.undefined_note(scores, medians=False)
+            + note,
+        },
+        {
+            "name": "cross_srocc",
+            "png": "figures/cross_srocc.png",
+            "pdf": "figures/cross_srocc.pdf",
+            "alt": "Heatmap of cross-dataset median SROCC per model and loss and per train-test pair",
+            "caption": "Cross-dataset median SROCC over splits: each row a model and loss, each column a "
+            "training set and the set it was tested on whole; n/a where that run was not made."
+            + figures.undefined_note(scores)
             + note,
         },
     ]

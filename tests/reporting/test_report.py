@@ -273,10 +273,10 @@ def test_titles_with_dollar_signs_and_backslashes_are_drawn_literally(tmp_path: 
     sets["demo_b"]["title"] = "50% ^_^ \\"
     scores = write(make_scores(), tmp_path / "scores.csv")
     render_report(scores, tmp_path / "out", datasets=sets, models=models, provenance=PROVENANCE)
-    for name in ("intra_srocc", "gcc_vs_native"):
+    for name in ("intra_srocc", "gcc_vs_native", "cross_srocc"):
         for ext in ("png", "pdf"):
             assert (tmp_path / "out" / "figures" / f"{name}.{ext}").stat().st_size > 0
-    assert len(svgs) == 2
+    assert len(svgs) == 3
     for svg in svgs:
         for text in [m["title"] for m in models.values()] + [d["title"] for d in sets.values()]:
             assert f">{text}" in svg, text
@@ -498,3 +498,30 @@ def test_tables_tex_is_one_document_that_compiles_with_non_ascii_titles(tmp_path
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert (out / "tables.pdf").stat().st_size > 0
+
+
+def test_cross_dataset_heatmap_shows_hand_computed_medians(tmp_path):
+    """cross_matrix: the median over splits of each cross-dataset pair, computed here by hand; the report
+    draws it as figures/cross_srocc.png|pdf and links it."""
+    from gmc.reporting.figures import cross_matrix
+
+    rows = []
+    for split, (a, b) in enumerate([(0.2, 0.5), (0.4, 0.1), (0.9, 0.3)]):
+        for loss, role, value in (("l1", "native", a), ("gcc", "gcc", b)):
+            rows.append(("m", loss, role, "s1", "s2", split, "SROCC", value))
+            rows.append(("m", loss, role, "s1", "s1", split, "SROCC", 0.99))  # intra: not in the matrix
+    frame = pd.DataFrame(
+        rows, columns=["model", "loss", "loss_role", "train_set", "test_set", "split", "metric", "value"]
+    )
+    matrix = cross_matrix(frame)
+    assert list(matrix.columns) == [("s1", "s2")]
+    assert list(matrix.index) == [("m", "native", "l1"), ("m", "gcc", "gcc")]  # native first
+    assert matrix.to_numpy().ravel().tolist() == pytest.approx(
+        [0.4, 0.3]
+    )  # medians of (.2,.4,.9), (.5,.1,.3)
+
+    scores = tmp_path / "scores.csv"
+    make_scores().to_csv(scores, index=False)
+    render_report(scores, tmp_path / "out", datasets=datasets(False), models=MODELS, provenance={})
+    assert (tmp_path / "out" / "figures" / "cross_srocc.png").stat().st_size > 0
+    assert "figures/cross_srocc.png" in (tmp_path / "out" / "index.html").read_text()

@@ -175,18 +175,22 @@ class Benchmark:
     def check_crops(self) -> None:
         """Every dataset a crop-protocol model trains or tests on is stored at least as large as its
         crops; otherwise a :class:`ConfigError` names the model, the dataset and the two fixes."""
-        for run in [*self.runs(), *self.ablation_runs()]:
-            if self.protocol(run.model).kind != "crop":
+        pairs = {
+            (run.model, dataset)
+            for run in [*self.runs(), *self.ablation_runs()]
+            for dataset in self.test_sets(run.train_set)
+        }
+        for model, dataset in sorted(pairs):
+            if self.protocol(model).kind != "crop":
                 continue
-            size = self.input_size(run.model)
-            for dataset in self.test_sets(run.train_set):
-                width, height = self.stored_size(dataset)
-                if min(width, height) < size:
-                    raise ConfigError(
-                        f"models.{run.model} cuts {size} px crops, but datasets.{dataset} is stored at "
-                        f"{width}x{height}; set datasets.{dataset}.stored_size larger or "
-                        f"models.{run.model}.input_size smaller"
-                    )
+            size = self.input_size(model)
+            width, height = self.stored_size(dataset)
+            if min(width, height) < size:
+                raise ConfigError(
+                    f"models.{model} cuts {size} px crops, but datasets.{dataset} is stored at "
+                    f"{width}x{height}; set datasets.{dataset}.stored_size larger or "
+                    f"models.{model}.input_size smaller"
+                )
 
     def run_config(self, run: RunSpec) -> dict:
         """Everything a training run depends on, as plain JSON (passed to ``gmc train``)."""

@@ -323,7 +323,7 @@ def cross_heatmap(
     metric: str = "SROCC",
 ) -> list[Path]:
     """Heatmap of :func:`cross_matrix`: rows model (loss), columns "train -> test", each cell its median
-    with the value written in it (grey where the row has no such run)."""
+    with the value written in it ("n/a", uncoloured, where the row has no such run)."""
     matrix = cross_matrix(scores, metric)
     pairs = list(matrix.columns)
     synthetic = any(is_synthetic(datasets, d) for pair in pairs for d in pair)

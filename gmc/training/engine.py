@@ -191,9 +191,11 @@ def predict(
     out = []
     for start in range(0, len(data), batch_size):
         sl = slice(start, start + batch_size)
+        batch = data.images[sl]  # read once per batch (from disk when memory-mapped), cropped per box
+        batch_refs = None if data.references is None else data.references[sl]
         total = None
         for box in boxes:
-            images, refs = data.images[sl], None if data.references is None else data.references[sl]
+            images, refs = batch, batch_refs
             if views is not None:
                 images = views.test_crops(images, box)
                 refs = None if refs is None else views.test_crops(refs, box)

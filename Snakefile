@@ -26,6 +26,10 @@ BENCH = Benchmark.from_dict(config, sources=workflow.overwrite_configfiles or [D
 config.update(BENCH.config)  # with the schema's defaults filled in
 
 
+# `snakemake --report report.html`: Snakemake's own report (the figures and table CSVs of rule report)
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"

@@ -356,14 +356,17 @@ score.arguments = _score_args
 def _aggregate_args(p):
     p.add_argument("run_jsons", nargs="+", type=Path, help="results/runs/.../run.json files")
     p.add_argument("--out", required=True, type=Path, help="results/runs.csv")
+    p.add_argument("--curves", type=Path, help="also write every epoch's metrics here (results/curves.csv)")
 
 
 @command("aggregate", "collect every run's config hash, selected epoch and provenance into runs.csv")
 def aggregate(args):
     from gmc.io import write_csv
-    from gmc.results import collect_runs
+    from gmc.results import collect_curves, collect_runs
 
     write_csv(args.out, collect_runs(args.run_jsons))
+    if args.curves is not None:
+        write_csv(args.curves, collect_curves(args.run_jsons))
 
 
 aggregate.arguments = _aggregate_args
@@ -374,13 +377,17 @@ def _report_args(p):
     p.add_argument("--runs", required=True, type=Path)
     p.add_argument("--config", required=True, type=_json, help="the resolved config as JSON")
     p.add_argument("--out-dir", required=True, type=Path)
+    p.add_argument("--curves", type=Path, help="results/curves.csv (validation-curve figure)")
+    p.add_argument(
+        "--predictions", nargs="*", type=Path, default=[], help="prediction files for the scatter figures"
+    )
 
 
 @command("report", "render reports/index.html, LaTeX tables and figures from results/ (no training)")
 def report(args):
     from gmc.results import render
 
-    render(args.scores, args.runs, args.config, args.out_dir)
+    render(args.scores, args.runs, args.config, args.out_dir, args.curves, args.predictions)
 
 
 report.arguments = _report_args

@@ -10,6 +10,7 @@ on its own training set's scale (intra-dataset, a regression loss); the report l
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 from scipy import optimize, stats
@@ -23,30 +24,54 @@ def logistic4(x, b1, b2, b3, b4):
     return (b1 - b2) / (1.0 + np.exp(-(x - b3) / np.abs(b4))) + b2
 
 
-def plcc_logistic(pred, mos) -> float:
-    """PLCC between ``mos`` and the VQEG logistic of the predictions fitted to it (least squares,
-    :func:`scipy.optimize.curve_fit`). The predictions are standardised first (PLCC does not change) and the
-    fit starts from b1 = max(mos), b2 = min(mos), b3 = 0, b4 = 1.
+def fit_logistic(pred, mos) -> Callable[[np.ndarray], np.ndarray] | None:
+    """Fit the VQEG logistic :func:`logistic4` from predictions to ``mos`` (least squares,
+    :func:`scipy.optimize.curve_fit`) and return the fitted mapping ``prediction -> MOS``, or ``None`` when
+    the fit fails (no convergence, non-finite parameters, or a constant fitted curve on ``pred``).
 
-    A decreasing fit (b1 < b2: the model ranks backwards) gives a negative value, as the raw PLCC would.
-    Fallback: when the fit fails (no convergence, non-finite parameters or a constant fitted curve) the
-    value is the raw PLCC, i.e. the best *linear* mapping, which the logistic family contains in its
-    near-linear limit; so a failed fit never becomes NaN or a number better than the data support.
-    """
+    The predictions are standardised first (``z = (pred - mean) / std``; the fit is on ``z`` so that the
+    starting point suits every prediction scale) and the fit starts from b1 = max(mos), b2 = min(mos),
+    b3 = 0, b4 = 1. The returned function applies the same standardisation."""
     x = np.asarray(pred, dtype=np.float64)
     y = np.asarray(mos, dtype=np.float64)
-    raw = float(stats.pearsonr(x, y).statistic)
-    z = (x - x.mean()) / x.std()
+    mean, std = x.mean(), x.std()
+    if not std > 0:
+        return None
+    z = (x - mean) / std
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # OptimizeWarning (covariance) / overflow in exp: checked below
             params, _ = optimize.curve_fit(logistic4, z, y, p0=[y.max(), y.min(), 0.0, 1.0], maxfev=10000)
             fitted = logistic4(z, *params)
     except (RuntimeError, ValueError, optimize.OptimizeWarning):
-        return raw
+        return None
     if not (np.all(np.isfinite(params)) and np.all(np.isfinite(fitted))) or np.ptp(fitted) == 0:
+        return None
+
+    def mapping(values: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return logistic4((np.asarray(values, dtype=np.float64) - mean) / std, *params)
+
+    return mapping
+
+
+def plcc_logistic(pred, mos) -> float:
+    """PLCC between ``mos`` and the VQEG logistic of the predictions fitted to it (:func:`fit_logistic`).
+
+    A decreasing fit (the model ranks backwards) gives a negative value, as the raw PLCC would.
+    Fallback: when the fit fails the value is the raw PLCC, i.e. the best *linear* mapping, which the
+    logistic family contains in its near-linear limit; so a failed fit never becomes NaN or a number better
+    than the data support.
+    """
+    x = np.asarray(pred, dtype=np.float64)
+    y = np.asarray(mos, dtype=np.float64)
+    raw = float(stats.pearsonr(x, y).statistic)
+    mapping = fit_logistic(x, y)
+    if mapping is None:
         return raw
-    return float(np.sign(params[0] - params[1]) * stats.pearsonr(fitted, y).statistic)
+    fitted = mapping(x)
+    increasing = fitted[np.argmax(x)] >= fitted[np.argmin(x)]
+    return float((1.0 if increasing else -1.0) * stats.pearsonr(fitted, y).statistic)
 
 
 METRICS: Registry = Registry("metric")

@@ -89,6 +89,47 @@ def collect_runs(run_jsons: list[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["model", "loss", "train_set", "split"]).reset_index(drop=True)
 
 
+#: the per-epoch fields of ``log.jsonl`` that ``curves.csv`` keeps besides ``val_*`` and ``test_*`` (the
+#: timings are left out: they differ between two runs of the same config)
+CURVE_FIELDS = ("epoch", "lr", "train_loss", "selected")
+CURVE_IDENTITY = ("model", "loss", "loss_role", "train_set", "split")
+
+
+def _read_log(path: Path) -> list[dict]:
+    """The epoch records of a run's ``log.jsonl``."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+    except OSError as err:
+        raise InputFileError(f"cannot read training log {path} ({err.strerror}); {_retrain(path)}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputFileError(f"training log {path} is not JSON lines ({err}); {_retrain(path)}") from None
+
+
+def collect_curves(run_jsons: list[str | Path]) -> pd.DataFrame:
+    """One row per epoch of every run: the run's identity (from ``run.json``), then ``epoch``, ``lr``,
+    ``train_loss``, ``selected`` and every validation (``val_*``) and test (``test_*``, only under
+    ``best_on_test``) metric of the ``log.jsonl`` beside it. Sorted; byte-stable for the same runs."""
+    rows = []
+    for path in map(Path, run_jsons):
+        cfg = read_run_record(path).get("run_config", {})
+        missing = [k for k in CURVE_IDENTITY if k not in cfg]
+        if missing:
+            raise InputFileError(
+                f"run record {path} has no run_config field {missing[0]!r}; {_retrain(path)}"
+            )
+        ident = {k: cfg[k] for k in CURVE_IDENTITY}
+        for record in _read_log(path.parent / "log.jsonl"):
+            keep = {k: v for k, v in record.items() if k in CURVE_FIELDS or k.startswith(("val_", "test_"))}
+            rows.append({**ident, **keep})
+    if not rows:
+        return pd.DataFrame(columns=[*CURVE_IDENTITY, *CURVE_FIELDS])
+    frame = pd.DataFrame(rows)
+    extra = sorted(c for c in frame.columns if c not in CURVE_IDENTITY and c not in CURVE_FIELDS)
+    columns = [*CURVE_IDENTITY, *[c for c in CURVE_FIELDS if c in frame.columns], *extra]
+    return frame[columns].sort_values([*CURVE_IDENTITY, "epoch"], kind="stable").reset_index(drop=True)
+
+
 def paper_backbone(card, options: dict) -> bool | None:
     """Whether a model entry keeps its paper backbone: the configured ``backbone`` option against the card's
     ``paper_backbone`` (its timm name, the part before the first dot: ``resnet50.tv_in1k`` -> ``resnet50``),
@@ -164,8 +205,16 @@ def _run_provenance(config: dict, runs_csv: Path | None) -> dict:
     return prov
 
 
-def render(scores_csv: Path, runs_csv: Path, config: dict, out_dir: Path) -> None:
-    """Render the report: dataset/model descriptions from the config, provenance from the runs."""
+def render(
+    scores_csv: Path,
+    runs_csv: Path,
+    config: dict,
+    out_dir: Path,
+    curves_csv: Path | None = None,
+    predictions: list[Path] | None = None,
+) -> None:
+    """Render the report: dataset/model descriptions from the config, provenance from the runs, the
+    validation curves and the predictions-vs-MOS figures from ``curves_csv`` and ``predictions``."""
     from gmc.config import Benchmark
     from gmc.config.validate import model_card
     from gmc.reporting import render_report
@@ -193,6 +242,8 @@ def render(scores_csv: Path, runs_csv: Path, config: dict, out_dir: Path) -> Non
         reported_csv=Path(reported) if reported else None,
         title=bench.config["title"],  # the schema's default when the config has none
         runs=read_run_table(Path(runs_csv)) if runs_csv is not None else None,
+        curves_csv=curves_csv,
+        predictions=predictions,
     )
 
 

@@ -96,10 +96,13 @@ def tiny_run_config(**train_overrides) -> dict:
     }
 
 
-def copy_workflow(dst: Path) -> Path:
-    """Copy what a workflow run needs (Snakefile, workflow/, config/, profiles/, environment.yml)."""
+def copy_workflow(dst: Path, with_packages: bool = False) -> Path:
+    """Copy what a workflow run needs (Snakefile, workflow/, config/, profiles/, environment.yml).
+    ``with_packages``: also copy ``gmc/`` and ``baselines/``; Snakemake and the jobs (``python -m gmc``,
+    run in ``dst``) then import the copies, so a test may edit them."""
     dst.mkdir(parents=True, exist_ok=True)
-    for item in ("Snakefile", "workflow", "config", "profiles", "environment.yml"):
+    items = ["Snakefile", "workflow", "config", "profiles", "environment.yml"]
+    for item in items + (["gmc", "baselines"] if with_packages else []):
         src = REPO / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dst / item)
     return dst

@@ -84,3 +84,25 @@ def test_paper_config_compares_with_the_shipped_published_numbers():
     monet = matched[(matched["method"] == "MoNet (GMC-IQA network)") & (matched["test_set"] == "LIVEC")]
     assert monet[["srocc", "plcc"]].to_numpy().tolist() == [[0.8998, 0.9169]]  # PromptIQA's table
     assert matched["source_url"].str.startswith("https://").all()
+
+
+def test_scatter_predictions_pick_one_run_per_model_loss_and_test_set():
+    """The predictions-vs-MOS figures read the first split's run trained on each test set (intra), and
+    for a test set nobody trains on, the first training set's cross-dataset run."""
+    raw = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    raw["datasets"]["demo_other"] = dict(raw["datasets"]["demo_textures"])
+    raw["benchmark"].update(
+        models=["cnniqa"], losses=["native"], train_sets=["demo_textures", "demo_scenes"],
+        test_sets=["demo_scenes", "demo_textures", "demo_other"], splits=2,
+    )  # fmt: skip
+    raw["models"]["cnniqa"].pop("losses", None)
+    raw.pop("ablations", None)
+    bench = Benchmark.from_dict(raw)
+    base = f"results/predictions/cnniqa/{bench.native_loss('cnniqa')}"
+    assert sorted(bench.scatter_predictions()) == sorted(
+        [
+            f"{base}/demo_textures/split0/demo_textures.csv",
+            f"{base}/demo_textures/split0/demo_other.csv",
+            f"{base}/demo_scenes/split0/demo_scenes.csv",
+        ]
+    )

@@ -78,3 +78,16 @@ def test_score_predictions_writes_both_plccs(tmp_path):
     assert list(scores.index) == sorted(SCORE_METRICS)
     assert scores["PLCC"] == pytest.approx(stats.pearsonr(pred, mos).statistic)
     assert scores["PLCC_logistic"] == pytest.approx(plcc_logistic(pred, mos))
+
+
+def test_fitted_logistic_mapping_is_the_generating_curve():
+    """The mapping fit_logistic returns is drawn in the report's scatter figures: on data from a known
+    logistic it must be that curve, in prediction units (the standardisation is applied inside)."""
+    pred, mos = _logistic_data(noise=0.002)
+    mapping = metrics.fit_logistic(pred * 7 + 3, mos)  # any prediction scale
+    grid = np.linspace(-4, 4, 41)
+    np.testing.assert_allclose(mapping(grid * 7 + 3), logistic4(grid, 0.9, 0.1, 0.5, 0.3), atol=0.005)
+
+
+def test_fit_logistic_gives_none_for_constant_predictions():
+    assert metrics.fit_logistic(np.full(20, 0.3), np.linspace(0, 1, 20)) is None

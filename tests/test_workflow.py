@@ -45,7 +45,7 @@ def workflow_run(tmp_path_factory) -> tuple[Path, dict, subprocess.CompletedProc
     base = tmp_path_factory.mktemp("workflow")
     src, livec = build_livec(base / "src", n=12)
     archive = make_zip(src, base / "ChallengeDB_release.zip", arcroot="ChallengeDB_release")
-    work = copy_workflow(base / "work")
+    work = copy_workflow(base / "work", with_packages=True)  # the style test edits the report's template
     local = {
         "datasets": {"livec": {"type": "livec", "source": str(archive), "expected_count": 12}},
         "benchmark": {"test_sets": TEST_SETS},
@@ -126,6 +126,41 @@ def test_second_run_has_nothing_to_do(workflow_run):
     result = _snakemake(work, "all", "ablations", "--dry-run")
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_report_draws_every_figure_from_curves_and_predictions(workflow_run):
+    work, _, _ = workflow_run
+    curves = pd.read_csv(work / "results" / "curves.csv")
+    assert len(curves) == len(MAIN_RUNS) * 2 * 2  # runs x splits x epochs (ci.yaml: 2 epochs)
+    assert curves["val_SROCC"].notna().all()
+    figures = {p.stem for p in (work / "reports" / "figures").glob("*.png")}
+    assert figures == {
+        "intra_srocc", "gcc_vs_native", "gcc_differences", "cross_srocc", "validation_srocc",
+        "scatter_monet_tiny", "scatter_cnniqa",
+    }  # fmt: skip
+    html = (work / "reports" / "index.html").read_text()
+    for name in figures:
+        assert f'src="figures/{name}.png"' in html
+
+
+def test_snakemakes_own_report_has_the_figures_and_tables(workflow_run):
+    work, _, _ = workflow_run
+    result = _snakemake(work, "--report", "snakemake-report.html")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    page = (work / "snakemake-report.html").read_text()
+    for name in ("intra_srocc.png", "scatter_cnniqa.png", "gcc_vs_native.csv", "statistics.csv"):
+        assert name in page, name
+
+
+def test_editing_a_table_style_rebuilds_only_the_report(workflow_run):
+    """Runs after the no-op dry run: the report's template is an input of the report rule alone."""
+    work, _, _ = workflow_run
+    template = work / "gmc" / "reporting" / "templates" / "_macros.j2"
+    template.write_text(template.read_text().replace("figcaption {", "figcaption { letter-spacing: .01em;"))
+    result = _snakemake(work, "all")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert _job_counts(result.stdout + result.stderr) == {"report": 1, "all": 1, "total": 2}
+    assert "letter-spacing: .01em" in (work / "reports" / "index.html").read_text()
 
 
 def test_workflow_lints_clean(workflow_run):

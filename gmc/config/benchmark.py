@@ -121,6 +121,23 @@ class Benchmark:
         """Intra-dataset (the split's test part) first, then every cross-dataset test set."""
         return [train_set] + [t for t in self.bench["test_sets"] if t != train_set]
 
+    def scatter_predictions(self) -> list[str]:
+        """The prediction files the report's predictions-vs-MOS figures draw: for every model, loss and
+        test set, one run on the first split: the run trained on that test set (intra-dataset) when
+        there is one, else the run of the first training set (``benchmark.train_sets`` order), scored on
+        the whole test set (cross-dataset)."""
+        first = self.split_indices()[0]
+        train_sets = self.bench["train_sets"]
+        files = []
+        for run in self.runs():
+            if run.split != first:
+                continue
+            for test_set in self.test_sets(run.train_set):
+                owner = test_set if test_set in train_sets else train_sets[0]
+                if run.train_set == owner:
+                    files.append(run.prediction(test_set))
+        return files
+
     def prepared_datasets(self) -> list[str]:
         b = self.bench
         ablation_sets = {d for a in self.ablations for d in a.train_sets}

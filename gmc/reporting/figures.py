@@ -65,6 +65,10 @@ def _dagger(datasets: dict[str, dict], key: str) -> str:
     return "\u2020" if is_synthetic(datasets, key) else ""
 
 
+def _set_label(datasets: dict[str, dict], key: str) -> str:
+    return title(datasets, key) + _dagger(datasets, key)
+
+
 def _marker(marker: str, color, label: str) -> Line2D:
     """A legend proxy: one marker, no line."""
     return Line2D(
@@ -362,4 +366,185 @@ def cross_heatmap(
         )
         fig.colorbar(image, ax=ax, label=f"median {metric}")
         _title(fig, f"Cross-dataset median {metric} over splits", synthetic)
+        return save(fig, stem)
+
+
+def prediction_scatter(
+    predictions: pd.DataFrame,
+    stem: Path,
+    model: str,
+    datasets: dict[str, dict],
+    models: dict[str, dict],
+) -> list[Path]:
+    """Predictions (x) against MOS (y) of one ``model``: one row of panels per loss (report order), one
+    column per test set, each panel one run's test images (the caller picks the run: the workflow passes
+    each test set's intra-dataset run, or the first training set's cross-dataset run, on the first split)
+    with the fitted VQEG logistic (:func:`gmc.metrics.fit_logistic`; none drawn where the fit fails) and
+    the run's SROCC and PLCC after the fit in the corner.
+
+    ``predictions``: rows of ``gmc predict`` files (``image, mos, prediction`` and the identity columns);
+    only the rows of ``model`` are drawn."""
+    from gmc.metrics import fit_logistic, plcc_logistic
+
+    rows = predictions[predictions["model"] == model]
+    combos = model_rows(rows) if not rows.empty else []
+    sets = sorted(rows["test_set"].unique()) if not rows.empty else []
+    synthetic = any(is_synthetic(datasets, d) for d in {*sets, *rows.get("train_set", [])})
+    with mpl.rc_context({**RC, "axes.grid.axis": "both"}):
+        fig = Figure(
+            figsize=(1.0 + 2.8 * max(len(sets), 1), 1.0 + 2.5 * max(len(combos), 1)), layout="constrained"
+        )
+        if not combos:
+            _empty(fig, f"No predictions of {title(models, model)} were passed to the report.")
+            return save(fig, stem)
+        axes = fig.subplots(len(combos), len(sets), squeeze=False)
+        for (i, (_, role, loss)), (j, test_set) in (
+            (r, c) for r in enumerate(combos) for c in enumerate(sets)
+        ):
+            ax = axes[i][j]
+            part = rows[(rows["loss_role"] == role) & (rows["loss"] == loss) & (rows["test_set"] == test_set)]
+            if part.empty:
+                ax.axis("off")
+                ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes)
+                continue
+            train_set, split = part["train_set"].iloc[0], int(part["split"].iloc[0])
+            x, y = part["prediction"].to_numpy(float), part["mos"].to_numpy(float)
+            ax.scatter(x, y, s=6, alpha=0.5, color=COLORS[0], linewidth=0)
+            mapping = fit_logistic(x, y)
+            text = (
+                "SROCC n/a" if np.ptp(x) == 0 else f"SROCC {pd.Series(x).corr(pd.Series(y), 'spearman'):.3f}"
+            )
+            if mapping is not None:
+                grid = np.linspace(x.min(), x.max(), 200)
+                ax.plot(grid, mapping(grid), color=COLORS[3], linewidth=1.4)
+                text += f"\nPLCC (logistic) {plcc_logistic(x, y):.3f}"
+            else:
+                text += "\nlogistic fit failed"
+            ax.text(0.03, 0.97, text, transform=ax.transAxes, va="top", fontsize=7.5)
+            kind = "test part" if train_set == test_set else f"trained on {title(datasets, train_set)}"
+            ax.set_title(
+                f"{title(datasets, test_set)}{_dagger(datasets, test_set)} ({kind}, split {split})",
+                fontsize=8.5,
+            )
+            if j == 0:
+                ax.set_ylabel(f"{loss_label(role, loss)}\nMOS (0-1 scale)")
+            if i == len(combos) - 1:
+                ax.set_xlabel("prediction")
+        _title(fig, f"{title(models, model)}: predictions vs MOS with the fitted VQEG logistic", synthetic)
+        return save(fig, stem)
+
+
+def difference_forest(
+    paired: pd.DataFrame,
+    stem: Path,
+    datasets: dict[str, dict],
+    models: dict[str, dict],
+    metric: str = "SROCC",
+) -> list[Path]:
+    """GCC minus native ``metric`` per model and training set (intra-dataset), from the paired statistics
+    (:func:`gmc.reporting.statistics.paired_statistics`): the median difference over splits as a point, its
+    95 % bootstrap interval as a bar (none with fewer than 3 splits), and "wins/n" beside it. Points right
+    of the zero line favour GCC."""
+    rows = paired[
+        (paired["train_set"] == paired["test_set"])
+        & (paired["metric"] == metric)
+        & (paired["baseline_role"] == NATIVE)
+        & (paired["loss_role"] == "gcc")
+    ].sort_values(["model", "train_set", "loss"], ascending=False)
+    synthetic = any(is_synthetic(datasets, d) for d in rows["train_set"])
+    with mpl.rc_context({**RC, "axes.grid.axis": "x"}):
+        fig = Figure(figsize=(7.6, 1.6 + 0.34 * max(len(rows), 1)), layout="constrained")
+        if rows.empty:
+            _empty(fig, "No model was run with both its native loss and the GCC loss on the same splits.")
+            return save(fig, stem)
+        ax = fig.add_subplot()
+        y = np.arange(len(rows), dtype=float)
+        model_keys = sorted(rows["model"].unique())
+        for k, rec in enumerate(rows.itertuples(index=False)):
+            color = COLORS[model_keys.index(rec.model) % len(COLORS)]
+            if np.isfinite(rec.ci_low):
+                ax.plot([rec.ci_low, rec.ci_high], [y[k], y[k]], color=color, linewidth=2.2, zorder=2)
+            ax.scatter([rec.median_diff], [y[k]], marker="D", s=30, color=color, edgecolor="black", zorder=3)
+            ax.annotate(
+                f"{rec.wins}/{rec.n}", (1.0, y[k]), xycoords=("axes fraction", "data"), xytext=(4, 0),
+                textcoords="offset points", va="center", fontsize=8,
+            )  # fmt: skip
+        ax.axvline(0, color="grey", linestyle="--", linewidth=1)
+        ax.set_yticks(
+            y,
+            [
+                f"{title(models, r.model)} \u2014 {_set_label(datasets, r.train_set)}"
+                for r in rows.itertuples()
+            ],
+        )
+        ax.set_xlabel(f"median {metric} difference over splits, GCC \u2212 native (bar: 95 % bootstrap CI)")
+        ax.text(1.0, 1.0, "GCC wins / splits", transform=ax.transAxes, ha="left", va="bottom", fontsize=8)
+        _title(fig, f"GCC vs native loss: paired {metric} differences (intra-dataset)", synthetic)
+        return save(fig, stem)
+
+
+def curve_band(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per epoch (index, ascending) of the rows ``runs`` (several splits of one model, loss and training
+    set): ``mean``, ``min`` and ``max`` of ``metric`` over the splits defined at that epoch, and their
+    ``count``; epochs where no split is defined are dropped."""
+    stats = runs.groupby("epoch")[metric].agg(["mean", "min", "max", "count"]).sort_index()
+    return stats[stats["count"] > 0]
+
+
+def validation_curves(
+    curves: pd.DataFrame,
+    stem: Path,
+    datasets: dict[str, dict],
+    models: dict[str, dict],
+    metric: str = "val_SROCC",
+) -> list[Path]:
+    """Validation ``metric`` per epoch (``results/curves.csv``): one panel per model and training set, one
+    line per loss (native, GCC; other losses of the model dashed), the mean over splits with a band from the
+    lowest to the highest split. Splits whose value is undefined (NaN) at an epoch are left out of it."""
+    if curves.empty or metric not in curves.columns:
+        panels, synthetic = [], False
+    else:
+        panels = sorted(curves[["model", "train_set"]].drop_duplicates().itertuples(index=False, name=None))
+        synthetic = any(is_synthetic(datasets, d) for d in curves["train_set"])
+    ncols = min(3, max(len(panels), 1))
+    nrows = -(-max(len(panels), 1) // ncols)
+    with mpl.rc_context({**RC, "axes.grid.axis": "both"}):
+        fig = Figure(figsize=(1.0 + 3.4 * ncols, 1.4 + 2.6 * nrows), layout="constrained")
+        if not panels:
+            _empty(fig, f"No training log with {metric} was passed to the report.")
+            return save(fig, stem)
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        handles: dict[str, Line2D] = {}
+        for ax, (model, train_set) in zip(axes, panels):
+            part = curves[(curves["model"] == model) & (curves["train_set"] == train_set)]
+            for n, (_, role, loss) in enumerate(model_rows(part)):
+                stats = curve_band(part[(part["loss_role"] == role) & (part["loss"] == loss)], metric)
+                color = COLORS[n % len(COLORS)]
+                style = "-" if role in (NATIVE, "gcc") else "--"
+                label = loss_label(role, loss)
+                (line,) = ax.plot(
+                    stats.index, stats["mean"], color=color, linestyle=style, linewidth=1.4, label=label
+                )
+                ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.18, linewidth=0)
+                handles.setdefault(label, line)
+            ax.set_title(
+                f"{title(models, model)} \u2014 {title(datasets, train_set)}{_dagger(datasets, train_set)}",
+                fontsize=9,
+            )
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(metric.replace("val_", "validation "))
+        for ax in axes[len(panels) :]:
+            ax.axis("off")
+        fig.legend(
+            handles=list(handles.values()),
+            loc="outside lower center",
+            ncols=min(4, len(handles)),
+            frameon=False,
+        )
+        _title(
+            fig,
+            f"{metric.replace('val_', 'Validation ')} per epoch: mean over splits, "
+            "band = lowest to highest split",
+            synthetic,
+        )
         return save(fig, stem)

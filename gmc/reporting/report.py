@@ -14,7 +14,13 @@ from gmc.reporting import display, figures, statistics, tables
 from gmc.reporting.flags import PAPER_SPLITS, build_flags
 from gmc.reporting.html import render_html
 from gmc.reporting.latex import tables_document, to_booktabs
-from gmc.reporting.scores import check_metadata, load_reported, load_scores
+from gmc.reporting.scores import (
+    check_metadata,
+    load_curves,
+    load_prediction_rows,
+    load_reported,
+    load_scores,
+)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -41,6 +47,8 @@ def render_report(
     title: str = "GMC-IQA benchmark",
     runs: pd.DataFrame | None = None,
     protocol_splits: int = PAPER_SPLITS,
+    curves_csv: Path | None = None,
+    predictions: list[Path] | None = None,
 ) -> None:
     """Render the benchmark report from ``scores_csv`` into ``out_dir``.
 
@@ -51,6 +59,10 @@ def render_report(
     ``runs``: the run table (``results/runs.csv``; its ``selection`` and ``precision`` raise protocol flags,
     :mod:`gmc.reporting.flags`); ``protocol_splits``: the paper protocol's number of splits (a number over
     fewer is flagged). A model whose metadata says ``"paper_backbone": False`` is flagged too.
+    ``curves_csv``: the per-epoch validation metrics (``results/curves.csv``,
+    :func:`gmc.results.collect_curves`) for the validation-curve figure; ``predictions``: ``gmc predict``
+    files for the predictions-vs-MOS figures (one figure per model with predictions; the workflow passes the
+    first split's runs). Without them those figures say what is missing.
 
     Statistics over splits (:mod:`gmc.reporting.statistics`): every model's native loss vs each other loss,
     per train/test set and metric (SROCC, PLCC), in ``tables/statistics.csv`` (Holm over each model's
@@ -117,7 +129,14 @@ def render_report(
     fig_dir = out_dir / "figures"
     figures.intra_bars(scores, fig_dir / "intra_srocc", datasets, models)
     figures.gcc_vs_native_scatter(scores, fig_dir / "gcc_vs_native", datasets, models)
+    figures.difference_forest(paired, fig_dir / "gcc_differences", datasets, models)
     figures.cross_heatmap(scores, fig_dir / "cross_srocc", datasets, models)
+    curves = load_curves(curves_csv) if curves_csv is not None else pd.DataFrame()
+    figures.validation_curves(curves, fig_dir / "validation_srocc", datasets, models)
+    prediction_rows = load_prediction_rows(predictions or [])
+    scatter_models = sorted(prediction_rows["model"].unique()) if not prediction_rows.empty else []
+    for model in scatter_models:
+        figures.prediction_scatter(prediction_rows, fig_dir / f"scatter_{model}", model, datasets, models)
 
     used_sets = sorted(set(scores["train_set"]) | set(scores["test_set"]))
     synthetic_sets = [d for d in used_sets if display.is_synthetic(datasets, d)]
@@ -154,11 +173,48 @@ def render_report(
             + figures.undefined_note(scores)
             + note,
         },
+        {
+            "name": "gcc_differences",
+            "png": "figures/gcc_differences.png",
+            "pdf": "figures/gcc_differences.pdf",
+            "alt": "Forest plot of the median SROCC difference GCC minus native with bootstrap intervals",
+            "caption": "Median intra-dataset SROCC difference over splits, GCC loss minus native loss, per "
+            "model and training set, with its 95 % percentile-bootstrap interval (none under 3 splits) and "
+            "the number of splits GCC won; points right of zero favour GCC. Tests: GCC plug-in table." + note,
+        },
+        {
+            "name": "validation_srocc",
+            "png": "figures/validation_srocc.png",
+            "pdf": "figures/validation_srocc.pdf",
+            "alt": "Validation SROCC per epoch per model and training set, one line per loss",
+            "caption": "Validation SROCC after each epoch (on the split's validation part, never the test "
+            "part): mean over splits, band from the lowest to the highest split; native and GCC solid, "
+            "other losses dashed."
+            + ("" if curves_csv is not None else " No training curves were passed to the report.")
+            + note,
+        },
+        *[
+            {
+                "name": f"scatter_{model}",
+                "png": f"figures/scatter_{model}.png",
+                "pdf": f"figures/scatter_{model}.pdf",
+                "alt": f"Predictions against MOS of {display.title(models, model)} per loss and test set",
+                "caption": f"{display.title(models, model)}: predictions against MOS (normalised 0-1 scale) "
+                "on each test set, one run per panel (the first split; a test set the model was not trained "
+                "on shows the cross-dataset run of its first training set), with the fitted VQEG 4-parameter "
+                "logistic used for PLCC (logistic)." + note,
+            }
+            for model in scatter_models
+        ],
     ]
 
     inputs = {"scores_csv": _input(scores_csv)}
     if reported_csv is not None:
         inputs["reported_csv"] = _input(Path(reported_csv))
+    if curves_csv is not None:
+        inputs["curves_csv"] = _input(Path(curves_csv))
+    for k, path in enumerate(sorted(map(str, predictions or []))):
+        inputs[f"predictions_{k}"] = _input(Path(path))
     record = {"provenance": provenance, "inputs": inputs}
     record_json = json.dumps(record, indent=2, sort_keys=True, default=str)
     _write_text(out_dir / "provenance.json", record_json + "\n")

@@ -217,3 +217,27 @@ def load_reported(path: str | Path) -> pd.DataFrame:
             frame[column] = ""
         frame[column] = frame[column].fillna("").astype(str).str.strip()
     return frame.reset_index(drop=True)
+
+
+def load_curves(path: str | Path) -> pd.DataFrame:
+    """Read ``results/curves.csv`` (:func:`gmc.results.collect_curves`): the run identity columns,
+    ``epoch`` and the per-epoch metrics. An empty table (no run logged an epoch) is allowed."""
+    path = Path(path)
+    identity = ("model", "loss", "loss_role", "train_set")
+    frame = read_csv_file(path, "training-curves file", identity, "rerun `snakemake` (rule aggregate)")
+    missing = [c for c in (*identity, "split", "epoch") if c not in frame.columns]
+    if missing:
+        raise InputFileError(
+            f"training-curves file {path}: missing column(s) {', '.join(missing)}; rerun `snakemake` "
+            "(rule aggregate)"
+        )
+    return frame
+
+
+def load_prediction_rows(paths: Collection[str | Path]) -> pd.DataFrame:
+    """The rows of ``gmc predict`` files (:func:`gmc.evaluation.read_predictions` checks each one),
+    concatenated; an empty frame for no files."""
+    from gmc.evaluation import read_predictions
+
+    frames = [read_predictions(p) for p in sorted(map(str, paths))]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -30,14 +30,14 @@ def compile_tables(tex_files: list[Path], workdir: Path) -> subprocess.Completed
     )
 
 
-def capture_figure_svgs(monkeypatch) -> list[str]:
+def capture_figure_svgs(monkeypatch) -> dict[str, str]:
     """Make :func:`gmc.reporting.figures.save` also draw every figure it saves as SVG with its text kept as
-    text (``svg.fonttype: none``); return the list those SVG documents are appended to. Text drawn as a
-    formula (matplotlib mathtext) is broken into separate glyphs there, so a title that appears whole in
-    the SVG was drawn literally."""
+    text (``svg.fonttype: none``); return the dict those SVG documents are added to (key: the file
+    stem). Text drawn as a formula (matplotlib mathtext) is broken into separate glyphs there, so a title
+    that appears whole in the SVG was drawn literally."""
     from gmc.reporting import figures
 
-    svgs: list[str] = []
+    svgs: dict[str, str] = {}
     save = figures.save
 
     def save_and_capture(fig, stem):
@@ -45,7 +45,7 @@ def capture_figure_svgs(monkeypatch) -> list[str]:
         buffer = io.StringIO()
         with mpl.rc_context({"svg.fonttype": "none"}):
             fig.savefig(buffer, format="svg")
-        svgs.append(buffer.getvalue())
+        svgs[Path(stem).name] = buffer.getvalue()
         return paths
 
     monkeypatch.setattr(figures, "save", save_and_capture)

@@ -287,7 +287,7 @@ def test_titles_with_dollar_signs_and_backslashes_are_drawn_literally(tmp_path: 
     make_scores().to_csv(scores, index=False)
     render_ablation_report(scores, tmp_path / "out", ablations=[spec], datasets=sets, provenance=PROVENANCE)
     assert (tmp_path / "out" / "figures" / "ablation_queue_length.png").stat().st_size > 0
-    (svg,) = svgs
+    (svg,) = svgs.values()
     for text in ["Queue $q$ (GCC): SROCC per variant", "Set $1 to $2", *labels]:
         assert f">{text}" in svg, text
 

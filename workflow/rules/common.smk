@@ -1,7 +1,9 @@
 # Helpers shared by the rules: names and paths derived from the validated config (no logic here;
 # the questions are answered by gmc.config.Benchmark, BENCH, built in the Snakefile).
+import importlib.util
 import json
 import re
+from pathlib import Path
 
 from gmc.allocator import shell_prefix
 from gmc.hardware import uses_gpu
@@ -94,7 +96,19 @@ def test_set_args(w):
     )
 
 
+def report_style_files():
+    """The report's formatting code and templates (gmc/reporting/*.py, templates/*.j2), found without
+    importing them: inputs of the report rules, so that editing a table's style rebuilds the reports and
+    nothing else."""
+    root = Path(next(iter(importlib.util.find_spec("gmc.reporting").submodule_search_locations)))
+    return sorted(str(p) for p in [*root.glob("*.py"), *root.glob("templates/*.j2")])
+
+
+REPORT_STYLE = report_style_files()
 RUN_JSONS = [f"{run.run_dir}/run.json" for run in RUNS]
+RUN_LOGS = [f"{run.run_dir}/log.jsonl" for run in RUNS]
+# the report's predictions-vs-MOS figures: one run per model, loss and test set, first split
+SCATTER_PREDICTIONS = BENCH.scatter_predictions()
 PREDICTIONS = [run.prediction(test_set) for run in RUNS for test_set in BENCH.test_sets(run.train_set)]
 # ablation grids are scored intra-dataset (the test part of their training set's split); their predict
 # jobs also write the cross-dataset files, as every predict job does

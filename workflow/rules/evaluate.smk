@@ -47,16 +47,19 @@ rule score:
 
 
 rule aggregate:
+    # the run table, and every epoch's validation metrics (from the log.jsonl beside each run.json)
     input:
-        RUN_JSONS,
+        runs=RUN_JSONS,
+        logs=RUN_LOGS,
     output:
-        "results/runs.csv",
+        runs="results/runs.csv",
+        curves="results/curves.csv",
     conda:
         CONDA_ENV
     log:
         "results/logs/aggregate.log",
     shell:
-        "python -m gmc aggregate {input} --out {output} > {log} 2>&1"
+        "python -m gmc aggregate {input.runs} --out {output.runs} --curves {output.curves} > {log} 2>&1"
 
 
 rule score_ablations:

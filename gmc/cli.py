@@ -13,12 +13,12 @@ from pathlib import Path
 
 from gmc.errors import ConfigError, InputFileError, UserError
 
-COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {}
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int | None], str]] = {}
 
 
 def command(name: str, help: str):
     """Register ``func(args)`` as subcommand ``name``; ``func.arguments(parser)`` (set below each
-    command) declares its options."""
+    command) declares its options. What ``func`` returns, if not None, is the exit status."""
 
     def wrap(func):
         COMMANDS[name] = (func, help)
@@ -410,6 +410,34 @@ def ablation_report(args):
 ablation_report.arguments = _ablation_report_args
 
 
+def _check_report_args(p):
+    p.add_argument("page", type=Path, help="a report page: reports/index.html or reports/ablations.html")
+    p.add_argument("--screenshot", type=Path, help="save a full-page PNG (1280 px wide) here")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the browser at each step")
+
+
+@command(
+    "check-report",
+    "open a report page in headless Chromium; list console errors, broken images and links, empty tables",
+)
+def check_report(args):
+    from gmc.reporting.browser import check_page
+
+    page = _existing(args.page, "report page", "render it with `python -m gmc report` (`snakemake` does)")
+    problems = check_page(page, args.screenshot, timeout=args.timeout)
+    for problem in problems:
+        print(problem)
+    shot = f"; screenshot {args.screenshot}" if args.screenshot else ""
+    if problems:
+        print(f"{page}: {len(problems)} problem(s){shot}", file=sys.stderr)
+        return 1
+    print(f"ok: {page} rendered without problems{shot}")
+    return 0
+
+
+check_report.arguments = _check_report_args
+
+
 def _check_config_args(p):
     p.add_argument("configfiles", nargs="+", type=Path, help="YAML config file(s), merged in order")
 
@@ -507,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        args.func(args)
+        status = args.func(args)
     except UserError as err:  # the user's input: the message says what and how to fix it, no traceback
         logging.getLogger("gmc").debug("user error", exc_info=True)
         print(f"error: {err}", file=sys.stderr)
@@ -516,4 +544,4 @@ def main(argv: list[str] | None = None) -> int:
     # a command imported (torch, timm, pyiqa); frozen objects are skipped. About 0.9 s less per job on the
     # project's CPU machine (docs/benchmarks.md, "Process start-up and exit"); files are all closed here.
     gc.freeze()
-    return 0
+    return status or 0

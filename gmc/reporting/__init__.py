@@ -3,7 +3,8 @@
 Modules: ``scores`` (load + validate), ``tables`` (pandas summaries), ``display`` (what each table shows),
 ``latex`` / ``html`` (rendering), ``figures`` (matplotlib), ``report`` (``render_report``, the entry point),
 ``ablations`` (``render_ablation_report``, the ablation page), ``statistics`` (paired tests over splits:
-Wilcoxon, bootstrap CI, wins, Holm), ``flags`` (protocol flags on table cells).
+Wilcoxon, bootstrap CI, wins, Holm), ``flags`` (protocol flags on table cells), ``browser`` (a page
+in headless Chromium: console errors, broken images and links, empty tables, a screenshot).
 """
 
 from gmc.reporting.ablations import render_ablation_report

@@ -205,6 +205,24 @@ def _run_provenance(config: dict, runs_csv: Path | None) -> dict:
     return prov
 
 
+def _model_metadata(bench, keys) -> dict[str, dict]:
+    """Title, architecture, native loss, ``reported_as`` and whether the paper backbone is kept
+    (:func:`paper_backbone`) of the model entries ``keys`` (ablation variants' generated entries too)."""
+    from gmc.config.validate import model_card
+
+    entries = bench.raw["models"]
+    return {
+        key: {
+            "title": entries[key].get("title", key),
+            "arch": entries[key]["arch"],
+            "native_loss": bench.native_loss(key),
+            "reported_as": entries[key].get("reported_as"),
+            "paper_backbone": paper_backbone(model_card(bench.raw, key), entries[key].get("options") or {}),
+        }
+        for key in keys
+    }
+
+
 def render(
     scores_csv: Path,
     runs_csv: Path,
@@ -216,22 +234,10 @@ def render(
     """Render the report: dataset/model descriptions from the config, provenance from the runs, the
     validation curves and the predictions-vs-MOS figures from ``curves_csv`` and ``predictions``."""
     from gmc.config import Benchmark
-    from gmc.config.validate import model_card
     from gmc.reporting import render_report
 
     bench = Benchmark.from_dict(config)
-    models = {
-        key: {
-            "title": config["models"][key].get("title", key),
-            "arch": config["models"][key]["arch"],
-            "native_loss": bench.native_loss(key),
-            "reported_as": config["models"][key].get("reported_as"),
-            "paper_backbone": paper_backbone(
-                model_card(config, key), config["models"][key].get("options") or {}
-            ),
-        }
-        for key in bench.bench["models"]
-    }
+    models = _model_metadata(bench, bench.bench["models"])
     reported = config.get("report", {}).get("reported_csv")
     render_report(
         scores_csv,
@@ -270,4 +276,6 @@ def render_ablations(scores_csv: Path | None, runs_csv: Path | None, config: dic
         datasets=_dataset_metadata(bench, config, train_sets),
         provenance=_run_provenance(config, runs_csv),
         title=bench.config["title"],  # the schema's default when the config has none
+        runs=read_run_table(Path(runs_csv)) if runs_csv is not None else None,
+        models=_model_metadata(bench, sorted({v.model for a in bench.ablations for v in a.variants})),
     )

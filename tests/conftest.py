@@ -116,3 +116,16 @@ def run_snakemake(workdir: Path, configfiles: str | list[str], *args: str) -> su
     # the rules call `python -m gmc`: make it this interpreter even when its venv is not activated
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=1800, env=env)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The Chromium binary; none skips the test, or fails it when ``CI`` is set (not to 0 or false)."""
+    from gmc.reporting.browser import ChromiumNotFound, find_chromium
+
+    try:
+        return find_chromium()
+    except ChromiumNotFound as err:
+        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+            pytest.fail(f"CI is set, so the browser check may not be skipped: {err}")
+        pytest.skip(str(err))

@@ -15,6 +15,7 @@ import pandas as pd
 
 from gmc.errors import ConfigError, InputFileError
 from gmc.reporting import display, figures, tables
+from gmc.reporting.flags import build_flags
 from gmc.reporting.html import render_html
 from gmc.reporting.latex import to_booktabs
 from gmc.reporting.report import _input, _write_csv, _write_text
@@ -171,6 +172,8 @@ def render_ablation_report(
     datasets: dict[str, dict],
     provenance: dict,
     title: str = "GMC-IQA benchmark",
+    runs: pd.DataFrame | None = None,
+    models: dict[str, dict] | None = None,
 ) -> None:
     """Render the ablation tables, figures and page from ``scores_csv`` (long format, any loss roles) into
     ``out_dir``.
@@ -178,7 +181,10 @@ def render_ablation_report(
     ``ablations``: in display order, each {"name", "title", "description", "train_sets", "splits",
     "variants": [{"name", "label", "settings", "model", "loss"}, ...]} (variant order = row order);
     ``datasets``: as for :func:`gmc.reporting.render_report`; ``provenance``: shown in the footer and written
-    to ``ablations.provenance.json``. An empty ``ablations`` list writes a page saying so (``scores_csv``
+    to ``ablations.provenance.json``; ``runs`` (``results/ablations/runs.csv``) and ``models`` (metadata
+    of the variants' models, as for :func:`gmc.reporting.render_report`) raise the protocol flags of
+    :mod:`gmc.reporting.flags` in the cells (test-data selection, AMP, non-paper backbone, fewer splits
+    than the paper protocol). An empty ``ablations`` list writes a page saying so (``scores_csv``
     may then be None; it is not read).
 
     Raises, before writing anything, :class:`ConfigError` for malformed specs and unknown datasets, and
@@ -198,6 +204,7 @@ def render_ablation_report(
     check_datasets(specs, datasets)
 
     scores = load_scores(scores_csv, loss_roles=None) if specs else None
+    flags = build_flags(runs, models or {})
     frames, used = {}, {}
     for spec in specs:
         used[spec["name"]] = tables.ablation_scores(scores, spec)
@@ -205,7 +212,10 @@ def render_ablation_report(
         frames[spec["name"]] = tables.ablation_table(scores, spec)
     sections = [
         _section(
-            spec, display.ablation_display(frames[spec["name"]], spec, datasets), datasets, used[spec["name"]]
+            spec,
+            display.ablation_display(frames[spec["name"]], spec, datasets, flags),
+            datasets,
+            used[spec["name"]],
         )
         for spec in specs
     ]

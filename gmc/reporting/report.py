@@ -73,7 +73,9 @@ def render_report(
     reported tables list every (model, loss) row, native first, then GCC, then the others alphabetically;
     the GCC plug-in table compares native with GCC only; a model trained with more than two losses also
     gets a loss comparison table (``tables/loss_comparison_<model>.tex``; every such model's raw numbers
-    in ``tables/loss_comparison.csv``, which has only its header when no model qualifies).
+    in ``tables/loss_comparison.csv``, which has only its header when no model qualifies) and a table of
+    each loss against the native one with the paired statistics (``tables/loss_statistics_<model>.tex``;
+    raw numbers in ``tables/statistics.csv``).
 
     A NaN SROCC/PLCC/KROCC (undefined correlation: constant predictions) is kept: statistics use the defined
     splits, the CSVs count the others in ``*_n_undefined``, tables and figures mark the affected cells.
@@ -112,8 +114,12 @@ def render_report(
     }
 
     loss_tables = [
-        display.loss_comparison_display(frames["loss_comparison"], model, datasets, models, flags)
+        table
         for model in compared
+        for table in (
+            display.loss_comparison_display(frames["loss_comparison"], model, datasets, models, flags),
+            display.loss_statistics_display(frames["statistics"], model, datasets, models),
+        )
     ]
 
     table_dir = out_dir / "tables"

@@ -353,3 +353,29 @@ def test_undefined_split_renders(tmp_path: Path):
 def test_ablation_tables_compile(report: Path, tmp_path: Path):
     result = compile_tables(sorted((report / "tables").glob("ablation_*.tex")), tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_protocol_flags_in_ablation_cells(tmp_path: Path):
+    """A variant selected on test data is flagged t (with the legend) in HTML and LaTeX; every cell has
+    3 < 10 splits (s)."""
+    grid = ABLATIONS[0]
+    q100 = next(v for v in grid["variants"] if v["name"] == "q100")
+    runs = pd.DataFrame(
+        [{"model": q100["model"], "loss": q100["loss"], "train_set": "demo_a", "selection": "best_on_test",
+          "precision": "float32"}]
+    )  # fmt: skip
+    scores = tmp_path / "scores.csv"
+    make_scores().to_csv(scores, index=False)
+    out = tmp_path / "out"
+    render_ablation_report(
+        scores, out, ablations=[grid], datasets=datasets(True), provenance=PROVENANCE, runs=runs,
+        models={q100["model"]: {"paper_backbone": True}},
+    )  # fmt: skip
+    html = (out / "ablations.html").read_text()
+    rows = dict(re.findall(r'<tr data-variant="(\w+)"[^>]*>(.*?)</tr>', html, re.S))
+    flags = lambda row: re.findall(r'<sup class="flags" title="[^"]*">([^<]*)</sup>', row)  # noqa: E731
+    assert flags(rows["q100"]) == ["t,s", "t,s", "s", "s"]  # demo_a SROCC, PLCC; demo_b SROCC, PLCC
+    assert flags(rows["q800"]) == ["s"] * 4
+    assert "Protocol flags: t = model selection on test data" in html
+    tex = (out / "tables" / "ablation_queue_length.tex").read_text()
+    assert r"\textsuperscript{t,s}" in tex and "Protocol flags:" in tex

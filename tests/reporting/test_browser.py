@@ -8,7 +8,6 @@ fail, so that CI cannot pass without looking at the page (``.ci/run`` installs D
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -26,17 +25,6 @@ REPORTED = (
     "method,paper,arxiv_or_doi,protocol,train_set,test_set,srocc,plcc,source_url,note\n"
     "GMC-IQA,Paper 2024,,intra,KonIQ,KonIQ,0.9,0.91,https://example.org,first-hand\n"
 )
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    """The Chromium binary; none skips the test, or fails it when ``CI`` is set (not to 0 or false)."""
-    try:
-        return find_chromium()
-    except ChromiumNotFound as err:
-        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
-            pytest.fail(f"CI is set, so the browser check may not be skipped: {err}")
-        pytest.skip(str(err))
 
 
 @pytest.fixture(scope="module")

@@ -231,3 +231,30 @@ def test_undefined_correlations_in_the_loss_comparison(tmp_path: Path):
     assert "\u2021" in cell and "n=0/3" in cell and "<strong>" not in cell
     assert len(re.findall(r'data-metric="SROCC"><strong>', row)) == 1
     assert "constant predictions" in (out / "tables" / "loss_comparison_monet.tex").read_text()
+
+
+def test_loss_statistics_table_hand_worked(tmp_path: Path):
+    """One model, three losses, intra only, 3 splits. nin - native = +0.1 on every split: median 0.1, CI
+    [0.1, 0.1], wins 3/3, exact Wilcoxon p = 2 / 2^3 = 0.25. gcc - native = -0.1, +0.05, 0: median 0,
+    wins 1/3, the zero dropped, ranks 1 (+0.05) and 2 (-0.1): W+ = 1, p = 2 min(P(W+ <= 1), P(W+ >= 1))
+    = 2 min(2/4, 3/4) = 1. Holm over the m = 2 SROCC comparisons: 0.25 -> 0.5, 1 -> max(0.5, 1) = 1."""
+    native, values = [0.5, 0.6, 0.7], {"nin": [0.6, 0.7, 0.8], "gcc": [0.4, 0.65, 0.7]}
+    rows = [
+        {"model": "monet", "loss": loss, "loss_role": role, "train_set": "demo_a", "test_set": "demo_a",
+         "split": split, "metric": metric, "value": v}
+        for loss, role, vals in (("mse", "native", native), ("nin", "nin", values["nin"]),
+                                 ("gcc", "gcc", values["gcc"]))
+        for split, v in zip(SPLITS, vals, strict=True)
+        for metric in ("SROCC", "PLCC")
+    ]  # fmt: skip
+    out = render(tmp_path / "report", pd.DataFrame(rows))
+    html = (out / "index.html").read_text()
+    section = _section(html, "loss_statistics_monet")
+    cells = re.findall(r'<tr [^>]*data-loss="(\w+)"[^>]*>(.*?)</tr>', section, re.S)
+    text = {loss: re.sub(r"<[^>]+>", " ", body) for loss, body in cells}
+    assert list(text) == ["gcc", "nin"]
+    assert re.search(r"\+0\.100 .*\[\+0\.100,\u2009\+0\.100\] .*3/3 .*0\.500", text["nin"], re.S), text["nin"]
+    assert re.search(r"0\.000 .* 1/3 .*1\.000", text["gcc"], re.S), text["gcc"]
+    assert "m = 2 comparisons" in html
+    tex = (out / "tables" / "loss_statistics_monet.tex").read_text()
+    assert "3/3" in tex and "1/3" in tex and r"$p$ (Holm)" in tex

@@ -76,3 +76,19 @@ rule ablation_report:
         "results/logs/ablation_report.log",
     shell:
         "python -m gmc ablation-report {params.inputs} --config {params.config:q} --out-dir reports > {log} 2>&1"
+
+
+# `snakemake --cores all check_report`: open reports/index.html in headless Chromium (Debian's package),
+# fail on console errors, unloaded figures, dead links or empty tables, and save a full-page screenshot.
+# Not part of the default target: it needs Chromium (gmc/reporting/browser.py).
+rule check_report:
+    input:
+        "reports/index.html",
+    output:
+        "reports/index.png",
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/check_report.log",
+    shell:
+        "python -m gmc check-report {input} --screenshot {output} > {log} 2>&1"

@@ -17,10 +17,11 @@ Registered (formulas and sources in each class's docstring):
 - ``nin`` (:mod:`gmc.losses.norm_in_norm`): norm-in-norm (Li et al., ACM MM 2020);
 - ``rank_hinge``, ``fidelity`` (:mod:`gmc.losses.pairwise`): pairwise margin ranking (RankIQA) and
   Thurstone fidelity (UNIQUE / LIQE) losses over all pairs of the batch;
-- ``soft_spearman`` (:mod:`gmc.losses.spearman`): 1 - PLCC of soft prediction ranks and label ranks.
-
-Reserved: ``asna_surrogate`` is the name kept for ASNA's surrogate ranking loss (docs asna.md), which is
-registered by its own change; do not register another loss under it.
+- ``soft_spearman`` (:mod:`gmc.losses.spearman`): 1 - PLCC of soft prediction ranks and label ranks;
+- ``asna_surrogate`` (:mod:`gmc.losses.asna_surrogate`): ASNA's surrogate ranking loss (docs asna.md),
+  MSE + (1 - r^2) + the squared distance of the ranks a frozen pre-trained sorter network
+  (:mod:`gmc.losses.sorter`) gives labels and predictions; the batch size must equal the sorter's length
+  (:func:`gmc.losses.asna_check.check_sorter_batch_size`, light, for the config check).
 """
 
 from __future__ import annotations
@@ -131,6 +132,12 @@ register_loss(
     "gmc.losses.spearman:SoftSpearmanLoss",
     options=("tau", "eps"),
     description="1 - PLCC(soft rank of pred, rank of label): a differentiable Spearman loss",
+)
+register_loss(
+    "asna_surrogate",
+    "gmc.losses.asna_surrogate:ASNASurrogateLoss",
+    options=("w_mse", "w_sp", "sorter"),
+    description="ASNA surrogate ranking loss: MSE, 1 - r^2 and MSE of the ranks of a frozen sorter network",
 )
 
 __all__ = ["LOSSES", "LossCard", "build_loss", "register_loss"]

@@ -148,4 +148,4 @@ def build_model(arch: str, **options):
 
 
 def _import_builtin_models() -> None:
-    from gmc.models import cards  # noqa: F401  (registers "monet"; light)
+    from gmc.models import cards  # noqa: F401  (registers "monet" and "asna"; light)

@@ -3,6 +3,10 @@ imports the network code when it is called (design.md, "light index, heavy build
 
 ``monet``: MoNet, the mean-opinion network of GMC-IQA (Chen et al., arXiv 2401.10511); the network is
 in :mod:`gmc.models.monet`, its backbones in :mod:`gmc.models.backbones`.
+
+``asna``: ASNA, the attention-based Siamese-difference network of the NTIRE 2021 team MACS (Ayyoubzadeh and
+Royat, arXiv 2105.02531), a full-reference model trained from scratch with its surrogate ranking loss
+(``asna_surrogate``, :mod:`gmc.losses.asna_surrogate`); the network is in :mod:`gmc.models.asna`.
 """
 
 from __future__ import annotations
@@ -77,4 +81,44 @@ def build_monet(
         legacy_reshape=legacy_reshape,
     )
     model.options = {"backbone": backbone, "pretrained": pretrained, "input_size": input_size}
+    return model
+
+
+#: the official code, for the sources below
+_ASNA_CODE = "github.com/smehdia/NTIRE2021-IQA-MACS"
+
+
+@register_model(
+    "asna",
+    native_loss="asna_surrogate",
+    default_input_size=288,
+    full_reference=True,
+    description="ASNA (attention-based Siamese-difference FR network, NTIRE 2021 MACS), from scratch",
+    normalisation="RGB [0, 1] mapped to [-1, 1] by 2x - 1 inside the model (official (x - 127.5) / 127.5)",
+    recipe={"optimizer": "adam", "lr": 1e-4, "batch_size": 16, "epochs": 20, "weight_decay": 0.0},
+    sources={
+        "native_loss": f"arXiv 2105.02531 (surrogate ranking loss) and {_ASNA_CODE} "
+        "metrics_losses/metrics_and_losses.py Final_loss: MSE + (1 - w_mse)(1 - r^2) + w_sp * MSE of "
+        "sorter ranks; train_attention.py: w_mse 1.0, w_sp 0.01",
+        "default_input_size": f"{_ASNA_CODE} model_attention.py Input(shape=(288, 288, 3)): PIPAL's native "
+        "288 x 288, whole images, no patching",
+        "normalisation": f"{_ASNA_CODE} model_attention.py normalize_tensor_image: (x - 127.5) / 127.5",
+        "recipe.optimizer": f"{_ASNA_CODE} train_attention.py: Adam",
+        "recipe.lr": f"{_ASNA_CODE} configs/configs_attention.txt: learning_rate 1e-4 (pre-training and "
+        "training; x0.1 every 10 epochs, a step schedule the harness's schedulers do not offer)",
+        "recipe.batch_size": f"{_ASNA_CODE} configs/configs_attention.txt batch_size 16 (= the sorter's "
+        "length)",
+        "recipe.epochs": f"{_ASNA_CODE} configs/configs_attention.txt epochs 20",
+        "recipe.weight_decay": f"{_ASNA_CODE} model_attention.py: no optimiser decay; L2 kernel regularisers "
+        "(1e-4 conv, 1e-6 dense) in the loss instead, see gmc.models.asna.ASNA.l2_penalty",
+    },
+)
+def build_asna(input_size: int = 288, dense: int = 32, dropout: float = 0.0, res_blocks: int = 3):
+    """ASNA (full-reference: ``forward(reference, distorted)``), trained from scratch; ``input_size`` a
+    multiple of 16 (288 in the paper), ``dense``/``dropout``/``res_blocks`` the official head width,
+    dropout and residual block count."""
+    from gmc.models.asna import ASNA
+
+    model = ASNA(input_size=input_size, dense=dense, dropout=dropout, res_blocks=res_blocks)
+    model.options = {"input_size": input_size}
     return model

@@ -41,6 +41,7 @@ SMALL = {
     "topiq_nr": ({"backbone": "efficientnet_lite0", "pretrained": None}, 64),
     "wadiqam_nr": ({}, 64),
     "cnniqa": ({}, 32),
+    "asna": ({"input_size": 64}, 64),
 }
 
 
@@ -64,14 +65,16 @@ def test_builds_offline_and_trains_one_step(name):
     model = build_model(name, **options)
     model.train()
     x = torch.rand(2, 3, size, size)
-    out = model(x)
+    # a full-reference model takes (reference, distorted)
+    inputs = (torch.rand(2, 3, size, size), x) if get_model_card(name).full_reference else (x,)
+    out = model(*inputs)
     assert out.shape == (2,) and torch.isfinite(out).all()
     out.square().mean().backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
     model.eval()
     with torch.no_grad():
-        out = model(x)
+        out = model(*inputs)
     assert out.shape == (2,) and torch.isfinite(out).all()
 
 

@@ -145,15 +145,28 @@ DOCUMENT_PREAMBLE = (
 )
 
 
-def tables_document(title: str, table_files: list[str]) -> str:
+def tables_document(title: str, table_files: list[str], unfilled: list[dict] = ()) -> str:
     """A standalone LaTeX document that inputs every table (paths relative to the document), so that
     ``pdflatex tables.tex`` in ``reports/`` typesets them all; each ``tables/<name>.tex`` stays usable in a
-    paper on its own (it needs only booktabs)."""
+    paper on its own (it needs only booktabs). ``unfilled``: the tables this configuration cannot fill
+    ({"title", "needs"}, :func:`gmc.reporting.report.unfilled_tables`), listed after the title."""
     inputs = "\n".join(f"\\input{{{name}}}\n\\clearpage" for name in table_files)
+    missing = ""
+    if unfilled:
+        items = "\n".join(
+            f"\\item \\textbf{{{escape_latex(t['title'])}}} needs {escape_latex(t['needs'])}."
+            for t in unfilled
+        )
+        missing = (
+            "\\noindent Tables this configuration leaves empty:\n\\begin{itemize}\n"
+            + items
+            + "\n\\end{itemize}\n"
+        )
     return (
         DOCUMENT_PREAMBLE
         + f"\\title{{{escape_latex(title)}}}\n\\date{{}}\n"
         + "\\begin{document}\n\\maketitle\n"
+        + missing
         + inputs
         + "\n\\end{document}\n"
     )

@@ -36,6 +36,35 @@ def _input(path: Path) -> dict:
     return {"path": str(path), "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
 
 
+#: what a table needs that a configuration may lack: shown on the page and in ``tables.tex`` when the table
+#: is empty or absent
+NEEDS = {
+    "intra": "intra-dataset results (benchmark.train_sets)",
+    "cross": "a cross-dataset test set (benchmark.test_sets naming a set it does not train on)",
+    "gcc_vs_native": "a model trained with both its native loss and gcc (benchmark.losses: [native, gcc])",
+    "loss_comparison": "a model trained with more than two losses (e.g. the loss zoo of models.<key>.losses)",
+    "reported": "published numbers (report.reported_csv: config/reported.csv, as in config/paper.yaml) and "
+    "models and datasets whose reported_as names match them (real datasets, not the synthetic demo)",
+}
+
+
+def unfilled_tables(shown: dict, loss_tables: list) -> list[dict]:
+    """The report's tables this configuration leaves empty or absent, each with what it needs
+    (``NEEDS``): the page and ``tables.tex`` list them, so a reader knows which need the paper
+    configuration."""
+    titles = {
+        "intra": "Intra-dataset results",
+        "cross": "Cross-dataset results",
+        "gcc_vs_native": "Native loss vs GCC loss",
+        "loss_comparison": "Loss comparison",
+        "reported": "Reproduced vs reported",
+    }
+    empty = {key for key in titles if shown.get(key) is None or not shown[key].rows}
+    if loss_tables:
+        empty.discard("loss_comparison")
+    return [{"key": k, "title": t, "needs": NEEDS[k]} for k, t in titles.items() if k in empty]
+
+
 def render_report(
     scores_csv: Path,
     out_dir: Path,
@@ -130,7 +159,8 @@ def render_report(
         if table is not None:
             _write_text(table_dir / f"{table.key}.tex", to_booktabs(table))
             written.append(f"tables/{table.key}.tex")
-    _write_text(out_dir / "tables.tex", tables_document(title, written))
+    unfilled = unfilled_tables(shown, loss_tables)
+    _write_text(out_dir / "tables.tex", tables_document(title, written, unfilled))
 
     fig_dir = out_dir / "figures"
     figures.intra_bars(scores, fig_dir / "intra_srocc", datasets, models)
@@ -233,6 +263,7 @@ def render_report(
             "synthetic_sets": [display.title(datasets, d) for d in synthetic_sets],
             "tables": shown,
             "loss_tables": loss_tables,
+            "unfilled": unfilled,
             "figures": figure_list,
             "inputs": inputs,
             "provenance_json": record_json,

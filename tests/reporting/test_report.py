@@ -529,3 +529,25 @@ def test_cross_dataset_heatmap_shows_hand_computed_medians(tmp_path):
     render_report(scores, tmp_path / "out", datasets=datasets(False), models=MODELS, provenance={})
     assert (tmp_path / "out" / "figures" / "cross_srocc.png").stat().st_size > 0
     assert "figures/cross_srocc.png" in (tmp_path / "out" / "index.html").read_text()
+
+
+def test_page_and_latex_document_name_the_tables_this_config_leaves_empty(tmp_path: Path):
+    frame = make_scores()
+    frame = frame[frame.train_set == frame.test_set]  # no cross-dataset test set; no reported CSV
+    out = render(tmp_path, frame=frame)
+    html = (out / "index.html").read_text()
+    unfilled = html.split('id="unfilled"')[1].split("</div>")[0]
+    titles = re.findall(r"<strong>([^<]+)</strong>", unfilled)
+    assert titles == ["Cross-dataset results", "Loss comparison", "Reproduced vs reported"]
+    assert "config/paper.yaml" in unfilled
+    doc = (out / "tables.tex").read_text()
+    assert (
+        r"\item \textbf{Cross-dataset results} needs" in doc
+        and "Intra-dataset" not in doc.split("\\input")[0]
+    )
+
+
+def test_a_full_config_leaves_only_what_it_lacks(report: Path):
+    html = (report / "index.html").read_text()
+    titles = re.findall(r"<strong>([^<]+)</strong>", html.split('id="unfilled"')[1].split("</div>")[0])
+    assert titles == ["Loss comparison"]  # two losses per model; the reported CSV matches MoNet on KonIQ

@@ -381,13 +381,16 @@ def _report_args(p):
     p.add_argument(
         "--predictions", nargs="*", type=Path, default=[], help="prediction files for the scatter figures"
     )
+    p.add_argument(
+        "--sorters", nargs="*", type=Path, default=[], help="ASNA sorter summaries (results/sorters/*.json)"
+    )
 
 
 @command("report", "render reports/index.html, LaTeX tables and figures from results/ (no training)")
 def report(args):
     from gmc.results import render
 
-    render(args.scores, args.runs, args.config, args.out_dir, args.curves, args.predictions)
+    render(args.scores, args.runs, args.config, args.out_dir, args.curves, args.predictions, args.sorters)
 
 
 report.arguments = _report_args

@@ -230,14 +230,16 @@ def render(
     out_dir: Path,
     curves_csv: Path | None = None,
     predictions: list[Path] | None = None,
+    sorters: list[Path] | None = None,
 ) -> None:
     """Render the report: dataset/model descriptions from the config, provenance from the runs, the
-    validation curves and the predictions-vs-MOS figures from ``curves_csv`` and ``predictions``."""
+    validation curves and the predictions-vs-MOS figures from ``curves_csv`` and ``predictions``, the ASNA
+    sorters' accuracy from ``sorters`` (their JSON summaries)."""
     from gmc.config import Benchmark
     from gmc.reporting import render_report
 
     bench = Benchmark.from_dict(config)
-    models = _model_metadata(bench, bench.bench["models"])
+    models = _model_metadata(bench, bench.models())
     reported = config.get("report", {}).get("reported_csv")
     render_report(
         scores_csv,
@@ -250,6 +252,7 @@ def render(
         runs=read_run_table(Path(runs_csv)) if runs_csv is not None else None,
         curves_csv=curves_csv,
         predictions=predictions,
+        sorters=sorters,
     )
 
 

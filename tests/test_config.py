@@ -17,8 +17,10 @@ def test_demo_grid_four_models_native_and_gcc_and_the_loss_zoo_on_cnniqa():
     bench = Benchmark.from_dict(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
     runs = list(bench.runs())
     zoo = ["l1", "gcc", "mse", "plcc", "nin", "rank_hinge", "fidelity", "soft_spearman"]
-    assert len(runs) == (3 * 2 + len(zoo)) * 3  # one training set, three splits
+    assert len(runs) == (3 * 2 + len(zoo) + 2) * 3  # one NR and one FR training set, three splits
     assert {(r.model, r.loss, r.loss_role) for r in runs} == {
+        ("asna_demo", "asna_surrogate", "native"),
+        ("asna_demo", "gcc", "gcc"),
         ("monet_small", "mse", "native"),
         ("monet_small", "gcc", "gcc"),
         ("wadiqam_nr", "l1", "native"),
@@ -28,6 +30,9 @@ def test_demo_grid_four_models_native_and_gcc_and_the_loss_zoo_on_cnniqa():
         *{("cnniqa", loss, "native" if loss == "l1" else loss) for loss in zoo},
     }
     assert bench.test_sets("demo_scenes") == ["demo_scenes", "demo_textures"]
+    assert bench.test_sets("demo_fr") == ["demo_fr"]  # the FR grid's own test sets
+    asna = next(r for r in runs if r.loss == "asna_surrogate")
+    assert bench.run_config(asna)["loss_options"] == {"sorter": "results/sorters/sorter16.pt"}
     assert bench.protocol("cnniqa").kind == "crop" and bench.cache_key("demo_scenes", "cnniqa") == "128x128"
 
 
@@ -35,8 +40,44 @@ def test_paper_plan_has_ten_splits_and_four_datasets():
     bench = Benchmark.from_dict(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
     runs = list(bench.runs())
     assert {r.split for r in runs} == set(range(10))
-    assert {r.train_set for r in runs} == {"livec", "koniq10k", "bid", "spaq"}
+    assert {r.train_set for r in runs} == {"livec", "koniq10k", "bid", "spaq", "pipal", "kadid10k"}
     assert bench.run_config(runs[0])["model_options"]["backbone"] == "vit_base_patch8_224"
+    fr = {(r.model, r.loss, r.train_set) for r in runs if r.train_set in ("pipal", "kadid10k")}
+    assert fr == {("asna", loss, ds) for loss in ("asna_surrogate", "gcc") for ds in ("pipal", "kadid10k")}
+    assert bench.test_sets("pipal") == ["pipal", "kadid10k"]
+
+
+def _demo_raw() -> dict:
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def test_a_full_reference_model_in_the_no_reference_grid_is_an_error():
+    raw = _demo_raw()
+    raw["benchmark"]["models"].append("asna_demo")
+    with pytest.raises(ConfigError, match=r"benchmark.models: 'asna_demo' .* full-reference model; list it "
+                       r"under fr_benchmark.models"):  # fmt: skip
+        Benchmark.from_dict(raw)
+
+
+def test_a_no_reference_dataset_in_the_fr_grid_is_an_error():
+    raw = _demo_raw()
+    raw["fr_benchmark"]["test_sets"] = ["demo_scenes"]
+    with pytest.raises(ConfigError, match=r"dataset 'demo_scenes' is no-reference; list it under benchmark"):
+        Benchmark.from_dict(raw)
+    raw = _demo_raw()
+    raw["fr_benchmark"]["models"] = ["cnniqa"]
+    with pytest.raises(ConfigError, match=r"fr_benchmark.models: 'cnniqa' .* no-reference model"):
+        Benchmark.from_dict(raw)
+
+
+def test_asna_batch_size_must_match_the_sorter_length_before_any_job():
+    raw = _demo_raw()
+    raw["models"]["asna_demo"]["train"]["batch_size"] = 12
+    with pytest.raises(ConfigError, match=r"models.asna_demo \(loss asna_surrogate\): batch size 12 differs "
+                       r"from the length of the ASNA sorter \(16\)"):  # fmt: skip
+        Benchmark.from_dict(raw)
+    raw["sorter"]["length"] = 12  # a sorter of that length fixes it
+    Benchmark.from_dict(raw)
 
 
 def test_unknown_key_is_rejected_with_its_name():
@@ -97,6 +138,7 @@ def test_scatter_predictions_pick_one_run_per_model_loss_and_test_set():
     )  # fmt: skip
     raw["models"]["cnniqa"].pop("losses", None)
     raw.pop("ablations", None)
+    raw.pop("fr_benchmark")
     bench = Benchmark.from_dict(raw)
     base = f"results/predictions/cnniqa/{bench.native_loss('cnniqa')}"
     assert sorted(bench.scatter_predictions()) == sorted(

@@ -58,11 +58,41 @@ class Benchmark:
         ablations = expand_ablations(validated, probe.native_loss, len(probe.split_indices()))
         benchmark = cls(MappingProxyType(validated), ablations, given)
         benchmark.check_crops()
+        benchmark.check_sorter_batches()
         return benchmark
 
     @property
     def bench(self) -> dict:
         return self.raw["benchmark"]
+
+    def tracks(self) -> list[dict]:
+        """The grids trained: ``benchmark`` (no-reference), then ``fr_benchmark`` (full-reference) when
+        configured. Splits, split protocol and fractions are ``benchmark``'s for both."""
+        return [self.bench] + ([self.raw["fr_benchmark"]] if "fr_benchmark" in self.raw else [])
+
+    def models(self) -> list[str]:
+        """Every model key of the main grids, NR first, in config order."""
+        return [m for track in self.tracks() for m in track["models"]]
+
+    def track_of(self, train_set: str) -> dict:
+        """The grid ``train_set`` is trained in (ablation sets: ``benchmark``)."""
+        return next((t for t in self.tracks() if train_set in t["train_sets"]), self.bench)
+
+    def full_reference_sets(self) -> list[str]:
+        """The datasets of the full-reference track (trained or tested on), sorted."""
+        fr = self.raw.get("fr_benchmark")
+        return sorted(set(fr["train_sets"]) | set(fr["test_sets"])) if fr else []
+
+    def sorter_path(self) -> str:
+        """The pre-trained sorter every run with the ``asna_surrogate`` loss reads (rule pretrain_sorter)."""
+        return f"results/sorters/sorter{self.raw['sorter']['length']}.pt"
+
+    def sorter_files(self, model: str, loss: str) -> list[str]:
+        """``[sorter_path()]`` for a run whose loss is ``asna_surrogate`` without its own ``sorter``
+        option, else ``[]`` (the workflow's input of the train rule)."""
+        if self.loss_type(loss) != "asna_surrogate" or "sorter" in self.loss_options(loss):
+            return []
+        return [self.sorter_path()]
 
     def native_loss(self, model: str) -> str:
         entry = self.raw["models"][model]
@@ -88,21 +118,24 @@ class Benchmark:
     def split_indices(self) -> list[int]:
         return [0] if self.bench["split_protocol"] == "official" else list(range(self.bench["splits"]))
 
-    def model_losses(self, model: str) -> list[str]:
-        """The losses ``model`` is trained with: its entry's ``losses``, else ``benchmark.losses``."""
-        return list(self.raw["models"][model].get("losses", self.bench["losses"]))
+    def model_losses(self, model: str, track: dict | None = None) -> list[str]:
+        """The losses ``model`` is trained with: its entry's ``losses``, else its grid's ``losses``."""
+        track = track or self.bench
+        return list(self.raw["models"][model].get("losses", track["losses"]))
 
     def runs(self) -> Iterator[RunSpec]:
+        """Every training run of the main grids (``benchmark``, then ``fr_benchmark``), once each."""
         seen = set()
-        for model in self.bench["models"]:
-            for loss in self.model_losses(model):
-                name = self.resolve_loss(model, loss)
-                for train_set in self.bench["train_sets"]:
-                    for split in self.split_indices():
-                        spec = RunSpec(model, name, self.loss_role(model, name), train_set, split)
-                        if spec not in seen:
-                            seen.add(spec)
-                            yield spec
+        for track in self.tracks():
+            for model in track["models"]:
+                for loss in self.model_losses(model, track):
+                    name = self.resolve_loss(model, loss)
+                    for train_set in track["train_sets"]:
+                        for split in self.split_indices():
+                            spec = RunSpec(model, name, self.loss_role(model, name), train_set, split)
+                            if spec not in seen:
+                                seen.add(spec)
+                                yield spec
 
     def ablation_runs(self) -> Iterator[RunSpec]:
         """The runs of every ablation grid, once each (runs shared with the main benchmark included)."""
@@ -118,8 +151,8 @@ class Benchmark:
                             yield spec
 
     def test_sets(self, train_set: str) -> list[str]:
-        """Intra-dataset (the split's test part) first, then every cross-dataset test set."""
-        return [train_set] + [t for t in self.bench["test_sets"] if t != train_set]
+        """Intra-dataset (the split's test part) first, then every cross-dataset test set of its grid."""
+        return [train_set] + [t for t in self.track_of(train_set)["test_sets"] if t != train_set]
 
     def scatter_predictions(self) -> list[str]:
         """The prediction files the report's predictions-vs-MOS figures draw: for every model, loss and
@@ -127,11 +160,11 @@ class Benchmark:
         there is one, else the run of the first training set (``benchmark.train_sets`` order), scored on
         the whole test set (cross-dataset)."""
         first = self.split_indices()[0]
-        train_sets = self.bench["train_sets"]
         files = []
         for run in self.runs():
             if run.split != first:
                 continue
+            train_sets = self.track_of(run.train_set)["train_sets"]
             for test_set in self.test_sets(run.train_set):
                 owner = test_set if test_set in train_sets else train_sets[0]
                 if run.train_set == owner:
@@ -139,9 +172,9 @@ class Benchmark:
         return files
 
     def prepared_datasets(self) -> list[str]:
-        b = self.bench
         ablation_sets = {d for a in self.ablations for d in a.train_sets}
-        return sorted(set(b["train_sets"]) | set(b["test_sets"]) | set(b["extra_datasets"]) | ablation_sets)
+        used = {d for t in self.tracks() for d in [*t["train_sets"], *t["test_sets"]]}
+        return sorted(used | set(self.bench["extra_datasets"]) | ablation_sets)
 
     def train_settings(self, model: str) -> TrainSettings:
         """The ``train`` section, then (``recipe: published``) the card's published recipe, then the model
@@ -209,6 +242,25 @@ class Benchmark:
                     f"models.{model}.input_size smaller"
                 )
 
+    def check_sorter_batches(self) -> None:
+        """Every run with the workflow's sorter (:meth:`sorter_files`) trains with batches of the sorter's
+        length (``sorter.length``); otherwise a :class:`ConfigError` before any job runs
+        (:func:`gmc.losses.asna_check.check_sorter_batch_size`)."""
+        from gmc.losses.asna_check import check_sorter_batch_size
+
+        for model, loss in sorted({(r.model, r.loss) for r in [*self.runs(), *self.ablation_runs()]}):
+            if self.sorter_files(model, loss):
+                batch = self.train_settings(model).batch_size
+                check_sorter_batch_size(batch, self.raw["sorter"]["length"], f"models.{model} (loss {loss})")
+
+    def run_loss_options(self, run: RunSpec) -> dict:
+        """The loss's options, plus the workflow's sorter checkpoint for ``asna_surrogate``
+        (:meth:`sorter_files`)."""
+        options = dict(self.loss_options(run.loss))
+        for path in self.sorter_files(run.model, run.loss):
+            options["sorter"] = path
+        return options
+
     def run_config(self, run: RunSpec) -> dict:
         """Everything a training run depends on, as plain JSON (passed to ``gmc train``)."""
         entry = self.raw["models"][run.model]
@@ -220,7 +272,7 @@ class Benchmark:
             "loss": run.loss,
             "loss_type": self.loss_type(run.loss),
             "loss_role": run.loss_role,
-            "loss_options": self.loss_options(run.loss),
+            "loss_options": self.run_loss_options(run),
             "train_set": run.train_set,
             "split": run.split,
             "seed": self.raw["seed"] + run.split,

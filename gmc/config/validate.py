@@ -111,16 +111,50 @@ def check_dataset_entry(config: dict, key: str) -> None:
 
 
 def _check_references(config: dict) -> None:
-    bench = config["benchmark"]
-    for section, names in (
-        ("models", bench["models"]),
-        ("datasets", bench["train_sets"] + bench["test_sets"] + bench["extra_datasets"]),
-    ):
-        for name in names:
-            if name not in config[section]:
+    blocks = [("benchmark", config["benchmark"])]
+    if "fr_benchmark" in config:
+        blocks.append(("fr_benchmark", config["fr_benchmark"]))
+    for block, bench in blocks:
+        for section, names in (
+            ("models", bench["models"]),
+            ("datasets", bench["train_sets"] + bench["test_sets"] + bench.get("extra_datasets", [])),
+        ):
+            for name in names:
+                if name not in config[section]:
+                    raise ConfigError(
+                        f"{block} refers to {section[:-1]} {name!r}, which is not defined under "
+                        f"'{section}:' (defined: {', '.join(sorted(config[section]))}); add it or fix the "
+                        "name"
+                    )
+
+
+def _dataset_is_fr(config: dict, key: str) -> bool:
+    from gmc.data.datasets import build_dataset_spec
+
+    return build_dataset_spec(key, config["datasets"][key]).full_reference
+
+
+def check_tracks(config: dict) -> None:
+    """No-reference models and datasets under ``benchmark``, full-reference ones under ``fr_benchmark``:
+    an FR model scores a (reference, distorted) pair and cannot run on an NR dataset, and the other way
+    round. A mix is a :class:`ConfigError` naming the entry and the section it belongs in."""
+    tracks = [("benchmark", config["benchmark"], False)]
+    if "fr_benchmark" in config:
+        tracks.append(("fr_benchmark", config["fr_benchmark"], True))
+    for block, bench, fr in tracks:
+        kind, other = ("full-reference", "benchmark") if not fr else ("no-reference", "fr_benchmark")
+        for key in bench["models"]:
+            if model_card(config, key).full_reference != fr:
                 raise ConfigError(
-                    f"benchmark refers to {section[:-1]} {name!r}, which is not defined under "
-                    f"'{section}:' (defined: {', '.join(sorted(config[section]))}); add it or fix the name"
+                    f"{block}.models: {key!r} (arch {config['models'][key]['arch']!r}) is a {kind} model; "
+                    f"list it under {'fr_benchmark' if not fr else 'benchmark'}.models"
+                )
+        for key in bench["train_sets"] + bench["test_sets"]:
+            if _dataset_is_fr(config, key) != fr:
+                raise ConfigError(
+                    f"{block}: dataset {key!r} is {kind}; list it under "
+                    f"{'fr_benchmark' if not fr else 'benchmark'}.train_sets/test_sets "
+                    f"(or benchmark.extra_datasets to only prepare it), not under {other}"
                 )
 
 
@@ -140,11 +174,13 @@ def validate_config(raw: dict, *, sources: Iterable[str | Path] = ()) -> dict:
     for key in config["models"]:
         check_model_entry(config, key)
     model_losses = [entry.get("losses", []) for entry in config["models"].values()]
-    for loss in dict.fromkeys(config["benchmark"]["losses"] + sum(model_losses, [])):
+    fr_losses = config.get("fr_benchmark", {}).get("losses", [])
+    for loss in dict.fromkeys(config["benchmark"]["losses"] + fr_losses + sum(model_losses, [])):
         if loss != NATIVE:
             check_reported_loss(config, loss)
     for key in config["datasets"]:
         check_dataset_entry(config, key)
+    check_tracks(config)
     return config
 
 

@@ -586,6 +586,89 @@ def loss_statistics_display(
     return _finish(table, datasets, set(part["train_set"]) | set(part["test_set"]))
 
 
+def fr_display(
+    fr: pd.DataFrame,
+    datasets: dict[str, dict],
+    models: dict[str, dict],
+    flags: Flags = NO_FLAGS,
+    sorters: list[dict] = (),
+) -> Table:
+    """The full-reference table (rows of :func:`gmc.reporting.tables.fr_table`): per training set and test
+    set, one row per model and loss with the median PLCC, SROCC, KROCC and main score (PLCC + SROCC) over
+    splits (\u00b1 standard deviation). Best main score per evaluation in bold. ``sorters``: the summaries
+    of the pre-trained ASNA sorters (``results/sorters/*.json``: length, vectors, epochs, accuracy),
+    stated in the caption."""
+    metrics = [("PLCC", "plcc"), ("SROCC", "srocc"), ("KROCC", "krocc"), ("PLCC + SROCC", "main_score")]
+    metrics = [(t, k) for t, k in metrics if f"{k}_median" in fr.columns]
+    columns = [
+        Column(Cell(text="Train set"), numeric=False),
+        Column(Cell(text="Test set"), numeric=False),
+        Column(Cell(text="Model"), numeric=False),
+        Column(Cell(text="Loss"), numeric=False),
+        *[Column(Cell(text=t)) for t, _ in metrics],
+    ]
+    sorter_text = "".join(
+        f" The ASNA sorter of length {s['length']} (pre-trained on {s['vectors']:,} synthetic score vectors, "
+        f"{s['epochs']} epochs) ranks with a mean |Spearman error| of {s['accuracy']:.3f} on held-out "
+        "vectors (|\u03c1 exact \u2212 \u03c1 via the sorter|)."
+        for s in sorters
+    )
+    table = Table(
+        key="full_reference",
+        title="Full-reference track",
+        caption=(
+            "Full-reference track: median PLCC (raw, no fitting), SROCC, KROCC and the NTIRE challenges' "
+            "main score PLCC + SROCC (per split, then the median) over splits (\u00b1 standard deviation); "
+            "intra-dataset rows on the test part of each training set's splits (split by reference image), "
+            "cross-dataset rows on the whole test set. Best main score per evaluation in bold." + sorter_text
+        ),
+        columns=columns,
+        empty_message="No full-reference results (no fr_benchmark in the configuration).",
+    )
+    if fr.empty:
+        return _finish(table, datasets, set())
+    fr = fr.assign(_e=(fr["train_set"] != fr["test_set"]).astype(int))
+    settings = (
+        fr[["_e", "train_set", "test_set"]].drop_duplicates().sort_values(["_e", "train_set", "test_set"])
+    )
+    ns: list[int] = []
+    for _, train, test in settings.itertuples(index=False):
+        part = fr[(fr["train_set"] == train) & (fr["test_set"] == test)]
+        index = part.set_index(["model", "loss_role", "loss"])
+        best = {k: _best(part[f"{k}_median"].tolist()) for _, k in metrics}
+        if table.rows:
+            table.group_starts.add(len(table.rows))
+        for model, role, loss in model_rows(part):
+            rec = index.loc[(model, role, loss)]
+            row = [
+                _dataset_cell(datasets, train),
+                _dataset_cell(datasets, test),
+                Cell(text=title(models, model)),
+                Cell(text=loss_label(role, loss)),
+            ]
+            for _, k in metrics:
+                attrs = (("metric", k),)
+                if _splits(rec, k) == 0:
+                    row.append(Cell(text="\u2014", attrs=attrs))
+                    continue
+                ns.append(_splits(rec, k))
+                cell = _stat_cell(rec, k, best[k] if k == "main_score" else None, attrs,
+                                  flags=flags.of(model, loss, train, _splits(rec, k)))  # fmt: skip
+                row.append(cell)
+            table.rows.append(row)
+            table.row_attrs.append(
+                (
+                    ("train-set", train),
+                    ("test-set", test),
+                    ("model", model),
+                    ("loss-role", role),
+                    ("loss", loss),
+                )
+            )
+    table.uniform_n = _uniform(ns)
+    return _finish(table, datasets, set(fr["train_set"]) | set(fr["test_set"]))
+
+
 def reported_display(
     rep: pd.DataFrame, datasets: dict[str, dict], models: dict[str, dict], flags: Flags = NO_FLAGS
 ) -> Table:

@@ -43,6 +43,8 @@ NEEDS = {
     "cross": "a cross-dataset test set (benchmark.test_sets naming a set it does not train on)",
     "gcc_vs_native": "a model trained with both its native loss and gcc (benchmark.losses: [native, gcc])",
     "loss_comparison": "a model trained with more than two losses (e.g. the loss zoo of models.<key>.losses)",
+    "full_reference": "an fr_benchmark: a full-reference model (ASNA) on an FR dataset (the demo's demo_fr; "
+    "PIPAL and KADID-10k in config/paper.yaml)",
     "reported": "published numbers (report.reported_csv: config/reported.csv, as in config/paper.yaml) and "
     "models and datasets whose reported_as names match them (real datasets, not the synthetic demo)",
 }
@@ -57,6 +59,7 @@ def unfilled_tables(shown: dict, loss_tables: list) -> list[dict]:
         "cross": "Cross-dataset results",
         "gcc_vs_native": "Native loss vs GCC loss",
         "loss_comparison": "Loss comparison",
+        "full_reference": "Full-reference track",
         "reported": "Reproduced vs reported",
     }
     empty = {key for key in titles if shown.get(key) is None or not shown[key].rows}
@@ -78,6 +81,7 @@ def render_report(
     protocol_splits: int = PAPER_SPLITS,
     curves_csv: Path | None = None,
     predictions: list[Path] | None = None,
+    sorters: list[Path] | None = None,
 ) -> None:
     """Render the benchmark report from ``scores_csv`` into ``out_dir``.
 
@@ -92,6 +96,12 @@ def render_report(
     :func:`gmc.results.collect_curves`) for the validation-curve figure; ``predictions``: ``gmc predict``
     files for the predictions-vs-MOS figures (one figure per model with predictions; the workflow passes the
     first split's runs). Without them those figures say what is missing.
+
+    Full-reference datasets (``"full_reference": True``, the ``fr_benchmark`` track) get their own table
+    (PLCC, SROCC, KROCC, PLCC + SROCC; :func:`gmc.reporting.display.fr_display`) and stay out of the
+    no-reference intra, cross and reported tables and figures; the paired statistics, the GCC plug-in table
+    and the curves cover both tracks. ``sorters``: the JSON summaries of ASNA's pre-trained sorters
+    (``results/sorters/sorter<n>.pt.json``), whose accuracy the FR table states.
 
     Statistics over splits (:mod:`gmc.reporting.statistics`): every model's native loss vs each other loss,
     per train/test set and metric (SROCC, PLCC), in ``tables/statistics.csv`` (Holm over each model's
@@ -116,14 +126,19 @@ def render_report(
     check_metadata(scores, datasets, models, scores_csv)
     reported = load_reported(reported_csv) if reported_csv is not None else None
 
+    fr_sets = {k for k, meta in datasets.items() if meta.get("full_reference")}
+    fr_scores = scores[scores["test_set"].isin(fr_sets)]
+    all_scores, scores = scores, scores[~scores["test_set"].isin(fr_sets)]
+    sorter_info = [json.loads(Path(p).read_text(encoding="utf-8")) for p in sorted(map(str, sorters or []))]
     summary = tables.summarise(scores)
     compared = tables.loss_comparison_models(scores)
-    paired = statistics.paired_statistics(scores)
+    paired = statistics.paired_statistics(all_scores)
     frames = {
         "summary": summary,
         "intra": tables.intra_table(summary),
         "cross": tables.cross_table(summary),
-        "gcc_vs_native": statistics.with_statistics(tables.gcc_vs_native_table(scores), paired),
+        "gcc_vs_native": statistics.with_statistics(tables.gcc_vs_native_table(all_scores), paired),
+        "full_reference": tables.fr_table(fr_scores),
         "loss_comparison": tables.loss_comparison_table(summary, compared),
         "statistics": statistics.add_holm(paired, ["model", "metric"]),
     }
@@ -135,6 +150,7 @@ def render_report(
         "intra": display.intra_display(frames["intra"], datasets, models, flags),
         "cross": display.cross_display(frames["cross"], datasets, models, flags),
         "gcc_vs_native": display.gcc_display(frames["gcc_vs_native"], datasets, models, flags),
+        "full_reference": display.fr_display(frames["full_reference"], datasets, models, flags, sorter_info),
         "reported": (
             display.reported_display(frames["reported"], datasets, models, flags)
             if reported is not None
@@ -164,7 +180,7 @@ def render_report(
 
     fig_dir = out_dir / "figures"
     figures.intra_bars(scores, fig_dir / "intra_srocc", datasets, models)
-    figures.gcc_vs_native_scatter(scores, fig_dir / "gcc_vs_native", datasets, models)
+    figures.gcc_vs_native_scatter(all_scores, fig_dir / "gcc_vs_native", datasets, models)
     figures.difference_forest(paired, fig_dir / "gcc_differences", datasets, models)
     figures.cross_heatmap(scores, fig_dir / "cross_srocc", datasets, models)
     curves = load_curves(curves_csv) if curves_csv is not None else pd.DataFrame()
@@ -174,7 +190,7 @@ def render_report(
     for model in scatter_models:
         figures.prediction_scatter(prediction_rows, fig_dir / f"scatter_{model}", model, datasets, models)
 
-    used_sets = sorted(set(scores["train_set"]) | set(scores["test_set"]))
+    used_sets = sorted(set(all_scores["train_set"]) | set(all_scores["test_set"]))
     synthetic_sets = [d for d in used_sets if display.is_synthetic(datasets, d)]
     synthetic = bool(synthetic_sets)
     note = " Synthetic demo data (not human-rated)." if synthetic else ""
@@ -249,13 +265,15 @@ def render_report(
         inputs["reported_csv"] = _input(Path(reported_csv))
     if curves_csv is not None:
         inputs["curves_csv"] = _input(Path(curves_csv))
+    for k, path in enumerate(sorted(map(str, sorters or []))):
+        inputs[f"sorter_{k}"] = _input(Path(path))
     for k, path in enumerate(sorted(map(str, predictions or []))):
         inputs[f"predictions_{k}"] = _input(Path(path))
     record = {"provenance": provenance, "inputs": inputs}
     record_json = json.dumps(record, indent=2, sort_keys=True, default=str)
     _write_text(out_dir / "provenance.json", record_json + "\n")
 
-    combos = scores[["model", "loss_role", "loss"]].drop_duplicates()
+    combos = all_scores[["model", "loss_role", "loss"]].drop_duplicates()
     html = render_html(
         {
             "title": title,
@@ -268,10 +286,10 @@ def render_report(
             "inputs": inputs,
             "provenance_json": record_json,
             "protocol": display.protocol_notes(provenance),
-            "n_models": scores["model"].nunique(),
+            "n_models": all_scores["model"].nunique(),
             "n_losses": len(combos),
             "n_datasets": len(used_sets),
-            "n_rows": len(scores),
+            "n_rows": len(all_scores),
         }
     )
     _write_text(out_dir / "index.html", html)

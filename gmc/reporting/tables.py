@@ -17,7 +17,9 @@ STATS = ("median", "mean", "std", "q25", "q75", "n", "n_undefined")
 ROLE_ORDER = {NATIVE: 0, GCC: 1}
 GROUP = ["model", "loss_role", "loss", "train_set", "test_set", "metric"]
 #: column order of the wide tables: PLCC = raw Pearson, PLCC_logistic = after the VQEG logistic fit
-METRIC_ORDER = ("SROCC", "PLCC", "PLCC_logistic", "KROCC", "RMSE")
+METRIC_ORDER = ("SROCC", "PLCC", "PLCC_logistic", "KROCC", "RMSE", "MAIN_SCORE")
+#: the NTIRE perceptual IQA challenges' main score: PLCC + SROCC of one split (PIPAL; asna.md s. 4)
+MAIN_SCORE = "MAIN_SCORE"
 
 
 def role_key(role: str) -> str:
@@ -275,3 +277,29 @@ def ablation_table(scores: pd.DataFrame, ablation: dict) -> pd.DataFrame:
         return cells
     wide = _wide(summarise(used), RUN_KEYS)
     return cells.merge(wide, on=RUN_KEYS, how="left", validate="many_to_one")
+
+
+def with_main_score(scores: pd.DataFrame) -> pd.DataFrame:
+    """``scores`` plus one ``MAIN_SCORE`` row per (run, test set, split): raw PLCC + SROCC of that split,
+    the NTIRE challenges' main score (NaN where either is undefined)."""
+    keys = ["model", "loss_role", "loss", "train_set", "test_set", "split"]
+    # set_index + unstack: only the combinations present (pivot_table would cross the index levels)
+    part = scores[scores["metric"].isin(["PLCC", "SROCC"])].set_index([*keys, "metric"])["value"]
+    part = part.unstack("metric")
+    if part.empty or not {"PLCC", "SROCC"} <= set(part.columns):
+        return scores
+    main = (part["PLCC"] + part["SROCC"]).rename("value").reset_index().assign(metric=MAIN_SCORE)
+    return pd.concat([scores, main[[*keys, "metric", "value"]]], ignore_index=True)
+
+
+def fr_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """The full-reference table: one row per (model, loss, train_set, test_set) of ``scores`` (the FR
+    track's rows) with the statistics over splits of SROCC, PLCC (raw), KROCC and the main score
+    (:func:`with_main_score`)."""
+    index = ["model", "loss_role", "loss", "train_set", "test_set"]
+    metrics = ["SROCC", "PLCC", "KROCC", MAIN_SCORE]
+    part = with_main_score(scores)
+    part = part[part["metric"].isin(metrics)]
+    if part.empty:
+        return pd.DataFrame(columns=index)
+    return _wide(summarise(part), index)

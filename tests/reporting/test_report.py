@@ -538,7 +538,12 @@ def test_page_and_latex_document_name_the_tables_this_config_leaves_empty(tmp_pa
     html = (out / "index.html").read_text()
     unfilled = html.split('id="unfilled"')[1].split("</div>")[0]
     titles = re.findall(r"<strong>([^<]+)</strong>", unfilled)
-    assert titles == ["Cross-dataset results", "Loss comparison", "Reproduced vs reported"]
+    assert titles == [
+        "Cross-dataset results",
+        "Loss comparison",
+        "Full-reference track",
+        "Reproduced vs reported",
+    ]
     assert "config/paper.yaml" in unfilled
     doc = (out / "tables.tex").read_text()
     assert (
@@ -550,4 +555,5 @@ def test_page_and_latex_document_name_the_tables_this_config_leaves_empty(tmp_pa
 def test_a_full_config_leaves_only_what_it_lacks(report: Path):
     html = (report / "index.html").read_text()
     titles = re.findall(r"<strong>([^<]+)</strong>", html.split('id="unfilled"')[1].split("</div>")[0])
-    assert titles == ["Loss comparison"]  # two losses per model; the reported CSV matches MoNet on KonIQ
+    # two losses per model; no FR dataset; the reported CSV matches MoNet on KonIQ
+    assert titles == ["Loss comparison", "Full-reference track"]

@@ -22,6 +22,10 @@ REAL_DATASETS = sorted(k for k in config["datasets"] if k not in DEMO_DATASETS)
 GPU_JOB = int(uses_gpu(config["device"]))
 #: every test set of the benchmark; a run is also scored intra-dataset on its own training set
 TEST_SETS = BENCH.bench["test_sets"]
+#: the full-reference track (fr_benchmark): its training sets and its cross-dataset test sets
+FR_TRAIN_SETS = BENCH.raw["fr_benchmark"]["train_sets"] if "fr_benchmark" in BENCH.raw else []
+FR_TEST_SETS = BENCH.raw["fr_benchmark"]["test_sets"] if "fr_benchmark" in BENCH.raw else []
+NR_TRAIN_SETS = sorted({run.train_set for run in RUNS + ABLATION_RUNS} - set(FR_TRAIN_SETS))
 
 
 def one_of(names):

@@ -13,6 +13,7 @@ rule predict:
         cross=[f"results/predictions/{{model}}/{{loss}}/{{train_set}}/split{{split}}/{t}.csv" for t in TEST_SETS],
     wildcard_constraints:
         split=r"\d+",
+        train_set=one_of(NR_TRAIN_SETS),
     params:
         out_dir=run_dir_predictions,
         test_sets=test_set_args,
@@ -31,6 +32,18 @@ rule predict:
         "python -m gmc predict --checkpoint {input.model} {params.test_sets} --splits {input.splits}"
         " --out-dir {params.out_dir} --device {params.device} --batch-size {params.batch}"
         " --threads {threads} > {log} 2>&1"
+
+
+# the full-reference track: the same job, with the FR grid's cross-dataset test sets
+use rule predict as predict_fr with:
+    output:
+        intra="results/predictions/{model}/{loss}/{train_set}/split{split}/{train_set}.csv",
+        cross=[
+            f"results/predictions/{{model}}/{{loss}}/{{train_set}}/split{{split}}/{t}.csv" for t in FR_TEST_SETS
+        ],
+    wildcard_constraints:
+        split=r"\d+",
+        train_set=one_of(FR_TRAIN_SETS),
 
 
 rule score:

@@ -3,9 +3,13 @@
 
 REPORT_FIGURES = [
     "intra_srocc", "gcc_vs_native", "gcc_differences", "cross_srocc", "validation_srocc",
-    *[f"scatter_{model}" for model in BENCH.bench["models"]],
+    *[f"scatter_{model}" for model in BENCH.models()],
 ]  # fmt: skip
-REPORT_TABLES = ["intra", "cross", "gcc_vs_native", "loss_comparison", "statistics", "summary"]
+REPORT_TABLES = [
+    "intra", "cross", "gcc_vs_native", "loss_comparison", "statistics", "summary", "full_reference",
+]  # fmt: skip
+# the pre-trained ASNA sorters the runs use: their held-out accuracy is shown in the FR table
+REPORT_SORTERS = sorted({f"{p}.json" for run in RUNS for p in BENCH.sorter_files(run.model, run.loss)})
 if config["report"]["reported_csv"]:
     REPORT_TABLES.append("reported")
 
@@ -17,6 +21,7 @@ rule report:
         curves="results/curves.csv",
         # predictions vs MOS: one run per model, loss and test set (first split)
         predictions=SCATTER_PREDICTIONS,
+        sorters=REPORT_SORTERS,
         # published numbers (report.reported_csv): editing them rebuilds the report only
         reported=config["report"]["reported_csv"] or [],
         # the report's formatting code and templates: editing a table's style rebuilds the report only
@@ -25,7 +30,7 @@ rule report:
         html="reports/index.html",
         # a standalone document inputting every table: `cd reports && pdflatex tables.tex`
         document="reports/tables.tex",
-        tables=expand("reports/tables/{table}.tex", table=["intra", "cross", "gcc_vs_native"]),
+        tables=expand("reports/tables/{table}.tex", table=["intra", "cross", "gcc_vs_native", "full_reference"]),
         # the raw numbers of every table; in Snakemake's own report (`snakemake --report report.html`) too
         table_csvs=[
             report(
@@ -54,7 +59,8 @@ rule report:
         "results/logs/report.log",
     shell:
         "python -m gmc report --scores {input.scores} --runs {input.runs} --curves {input.curves}"
-        " --predictions {input.predictions} --config {params.config:q} --out-dir reports > {log} 2>&1"
+        " --predictions {input.predictions} --sorters {input.sorters} --config {params.config:q}"
+        " --out-dir reports > {log} 2>&1"
 
 
 # `snakemake --cores all ablations`: the config's ablation grids -> reports/ablations.html and

@@ -8,6 +8,8 @@ rule train:
         cache=lambda w: cache_path(w.train_set, w.model),
         splits=lambda w: split_path(w.train_set),
         weights=lambda w: weight_files(w.model),
+        # ASNA's surrogate loss reads the pre-trained sorter (rule pretrain_sorter)
+        sorter=lambda w: BENCH.sorter_files(w.model, w.loss),
     output:
         model="results/runs/{model}/{loss}/{train_set}/split{split}/model.pt",
         log="results/runs/{model}/{loss}/{train_set}/split{split}/log.jsonl",
@@ -53,3 +55,27 @@ rule fetch_weight_file:
         downloads=1,
     shell:
         "python -m gmc fetch-weights --out {output} > {log} 2>&1"
+
+
+# ASNA's sorter (asna.md s. 2): a 1-D CNN pre-trained on synthetic score vectors to output their ranks,
+# frozen inside the asna_surrogate loss of every ASNA run; its held-out accuracy goes to the report.
+rule pretrain_sorter:
+    output:
+        model="results/sorters/sorter{length}.pt",
+        summary="results/sorters/sorter{length}.pt.json",
+    wildcard_constraints:
+        length=r"\d+",
+    params:
+        s=config["sorter"],
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/pretrain_sorter/sorter{length}.log",
+    benchmark:
+        "results/benchmarks/pretrain_sorter/sorter{length}.tsv"
+    threads: 1
+    shell:
+        "python -m gmc pretrain-sorter --length {wildcards.length} --vectors {params.s[vectors]}"
+        " --epochs {params.s[epochs]} --batch-size {params.s[batch_size]} --lr {params.s[lr]}"
+        " --lr-step {params.s[lr_step]} --lr-gamma {params.s[lr_gamma]} --seed {params.s[seed]}"
+        " --threads {threads} --out {output.model} > {log} 2>&1"

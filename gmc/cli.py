@@ -354,7 +354,7 @@ def _pretrain_sorter_args(p):
         required=True,
         type=Path,
         help="checkpoint, e.g. results/sorters/sorter16.pt; "
-        "also writes <out>.json (length, settings, accuracy, seconds)",
+        "also writes <out>.json (length, vectors, epochs, settings, accuracy, seconds)",
     )
 
 
@@ -397,6 +397,8 @@ def pretrain_sorter(args):
         {
             "checkpoint": args.out.as_posix(),
             "length": args.length,
+            "vectors": args.vectors,
+            "epochs": args.epochs,
             "settings": settings,
             "accuracy": result.accuracy,
             "accuracy_definition": "mean |Spearman(exact) - Spearman(sorter ranks)| over held-out pairs",

@@ -31,6 +31,7 @@ def test_pretrain_sorter_writes_the_checkpoint_and_its_record(tmp_path):
     model, meta = load_sorter(out)
     record = json.loads((tmp_path / "sorters" / "sorter8.pt.json").read_text())
     assert model.length == 8 and record["length"] == 8 and meta["length"] == 8
+    assert (record["vectors"], record["epochs"]) == (300, 1)  # read by the report's full-reference table
     assert record["settings"] == {
         "n_vectors": 300,
         "epochs": 1,

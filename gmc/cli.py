@@ -336,6 +336,93 @@ def predict(args):
 predict.arguments = _predict_args
 
 
+def _pretrain_sorter_args(p):
+    # defaults: the official settings (docs/asna.md section 2; gmc.losses.sorter.pretrain_sorter)
+    p.add_argument("--length", type=int, default=16, help="vector length = the training batch size it serves")
+    p.add_argument("--vectors", type=int, default=2_000_000, help="synthetic training vectors")
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-step", type=int, default=30, help="epochs between learning-rate drops")
+    p.add_argument("--lr-gamma", type=float, default=0.1, help="factor of the learning rate at each drop")
+    p.add_argument("--heldout", type=int, default=2000, help="held-out pairs the accuracy is measured on")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu (deterministic), cuda or auto")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="checkpoint, e.g. results/sorters/sorter16.pt; "
+        "also writes <out>.json (length, vectors, epochs, settings, accuracy, seconds)",
+    )
+
+
+@command("pretrain-sorter", "pre-train ASNA's sorter network on synthetic vectors (asna_surrogate's ranks)")
+def pretrain_sorter(args):
+    import time
+
+    from gmc.io import write_json
+    from gmc.losses.sorter import pretrain_sorter as pretrain
+    from gmc.losses.sorter import save_sorter
+    from gmc.training.seeding import select_device
+
+    _threads(args.threads)
+    start = time.perf_counter()
+    settings = {
+        "n_vectors": args.vectors,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "lr_step": args.lr_step,
+        "lr_gamma": args.lr_gamma,
+        "n_heldout": args.heldout,
+        "seed": args.seed,
+    }
+    device = select_device(args.device)
+    say = logging.getLogger(__name__).info
+    try:
+        result = pretrain(
+            args.length,
+            device=device,
+            progress=lambda epoch, l1, lr: say("sorter epoch %d: L1 %.4f, lr %.3g", epoch, l1, lr),
+            **settings,
+        )
+    except ValueError as err:
+        raise ConfigError(f"pretrain-sorter: {err}") from None
+    save_sorter(args.out, result.model, result.meta)
+    seconds = time.perf_counter() - start
+    write_json(
+        Path(f"{args.out}.json"),
+        {
+            "checkpoint": args.out.as_posix(),
+            "length": args.length,
+            "vectors": args.vectors,
+            "epochs": args.epochs,
+            "settings": settings,
+            "accuracy": result.accuracy,
+            "accuracy_definition": "mean |Spearman(exact) - Spearman(sorter ranks)| over held-out pairs",
+            "final_train_l1": result.meta["final_train_l1"],
+            "train_l1": result.train_l1,
+            "train_seconds": result.meta["train_seconds"],
+            "seconds": seconds,
+            "device": str(device),
+            "threads": args.threads,
+            "torch": result.meta["torch"],
+        },
+    )
+    say(
+        "sorter %s (length %d): held-out accuracy %.4f, %.1f s",
+        args.out,
+        args.length,
+        result.accuracy,
+        seconds,
+    )
+
+
+pretrain_sorter.arguments = _pretrain_sorter_args
+
+
 # ------------------------------------------------------------------------------------- results
 def _score_args(p):
     p.add_argument("predictions", nargs="+", type=Path)

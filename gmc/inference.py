@@ -1,10 +1,12 @@
 """Predictions of a trained run on its test sets (heavy: imports torch and the model code).
 
 :func:`predict_run` loads a run's ``model.pt`` once and writes one CSV per test set,
-``<out_dir>/<test_set>.csv`` with columns ``image, mos, prediction`` plus the run's identity columns, so
-that each file describes itself. The run's own training set is scored on the test part of its split
-(intra-dataset); every other set is scored whole (cross-dataset). Loading the model once per run rather
-than once per test set saves a process start-up (torch, timm, pyiqa imports) per test set.
+``<out_dir>/<test_set>.csv`` with columns ``image, mos, prediction`` plus the run's identity columns, its
+selection protocol and its test-time augmentation (``tta``: the run config's ``train.tta``, which
+:func:`gmc.training.engine.predict` applies), so that each file describes itself. The run's own training
+set is scored on the test part of its split (intra-dataset); every other set is scored whole
+(cross-dataset). Loading the model once per run rather than once per test set saves a process start-up
+(torch, timm, pyiqa imports) per test set.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def predict_run(
     model, state = load_trained_model(checkpoint, dev)
     cfg = state["run_config"]
     views = Views.from_run_config(cfg)
+    tta = cfg["train"].get("tta", "none")  # absent from run configs written before the option existed
     names = [t.name for t in test_sets]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -69,7 +72,7 @@ def predict_run(
         )
         views.check_fits(data.images, f"test set {test.name} ({test.cache})")
         with torch.inference_mode():
-            scores = predict(model, data, dev, batch_size, bool(cfg["train"].get("amp", False)), views)
+            scores = predict(model, data, dev, batch_size, bool(cfg["train"].get("amp", False)), views, tta)
         frame = pd.DataFrame(
             {"image": data.names, "mos": data.mos.numpy().astype(float), "prediction": scores}
         )
@@ -77,6 +80,7 @@ def predict_run(
             frame[column] = cfg[column]
         frame["test_set"] = test.name
         frame["selection"] = cfg["train"]["selection"]
+        frame["tta"] = tta
         frame["config_hash"] = state["config_hash"]
         out = Path(out_dir) / f"{test.name}.csv"
         write_csv(out, frame)

@@ -32,6 +32,17 @@ def config_hash(obj: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
+#: defaults of the ``train`` keys added after the first release (the schema's defaults): a run config
+#: written before a key existed loads with it (and so trains and predicts as it did)
+ADDED_TRAIN_DEFAULTS = {
+    "lr_multipliers": {},
+    "lr_step": 10,
+    "lr_gamma": 0.1,
+    "augment": "none",
+    "tta": "none",
+}
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """The ``train`` section (see the schema, gmc/config/schema.yaml, for meanings and defaults)."""
@@ -45,12 +56,16 @@ class TrainSettings:
     scheduler: str
     t_max: int | None
     eta_min: float
+    lr_step: int
+    lr_gamma: float
     hflip: bool
+    augment: str
     amp: bool
     selection: str
     label_scaling: str
     deterministic: bool
     eval_batch_size: int
+    tta: str
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainSettings:
@@ -60,4 +75,4 @@ class TrainSettings:
                 f"unknown train setting(s) {sorted(unknown)}; valid: {sorted(cls.__dataclass_fields__)}"
             )
         # a key added after the first release keeps its default, so older run configs still load
-        return cls(**{"lr_multipliers": {}, **d})
+        return cls(**{**ADDED_TRAIN_DEFAULTS, **d})

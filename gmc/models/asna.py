@@ -42,8 +42,8 @@ of them (63 %) are the first dense layer, which grows with ``(s/8)^2``: 212,975 
 * Initialisation as Keras: Glorot-uniform kernels, zero biases (BatchNorm weight 1, bias 0).
 * The Keras L2 kernel regularisers (``1e-4 * ||W||^2`` on every encoder/decoder conv kernel, ``1e-6 *
   ||W||^2`` on the first dense kernel) are part of the official *loss*; the harness's optimiser has one
-  global ``weight_decay``, so the model exposes the penalty as :meth:`ASNA.l2_penalty` for the training
-  loop to add to the loss (Keras adds it the same way); nothing adds it automatically.
+  global ``weight_decay``, so the model exposes the penalty as :meth:`ASNA.l2_penalty`, which the training
+  engine adds to the training loss at every step, as Keras does (:mod:`gmc.training.engine`).
 """
 
 from __future__ import annotations

@@ -95,7 +95,18 @@ _ASNA_CODE = "github.com/smehdia/NTIRE2021-IQA-MACS"
     full_reference=True,
     description="ASNA (attention-based Siamese-difference FR network, NTIRE 2021 MACS), from scratch",
     normalisation="RGB [0, 1] mapped to [-1, 1] by 2x - 1 inside the model (official (x - 127.5) / 127.5)",
-    recipe={"optimizer": "adam", "lr": 1e-4, "batch_size": 16, "epochs": 20, "weight_decay": 0.0},
+    recipe={
+        "optimizer": "adam",
+        "lr": 1e-4,
+        "batch_size": 16,
+        "epochs": 20,
+        "weight_decay": 0.0,
+        "scheduler": "step",
+        "lr_step": 10,
+        "lr_gamma": 0.1,
+        "hflip": False,
+        "augment": "asna",
+    },
     sources={
         "native_loss": f"arXiv 2105.02531 (surrogate ranking loss) and {_ASNA_CODE} "
         "metrics_losses/metrics_and_losses.py Final_loss: MSE + (1 - w_mse)(1 - r^2) + w_sp * MSE of "
@@ -105,12 +116,22 @@ _ASNA_CODE = "github.com/smehdia/NTIRE2021-IQA-MACS"
         "normalisation": f"{_ASNA_CODE} model_attention.py normalize_tensor_image: (x - 127.5) / 127.5",
         "recipe.optimizer": f"{_ASNA_CODE} train_attention.py: Adam",
         "recipe.lr": f"{_ASNA_CODE} configs/configs_attention.txt: learning_rate 1e-4 (pre-training and "
-        "training; x0.1 every 10 epochs, a step schedule the harness's schedulers do not offer)",
+        "training)",
+        "recipe.scheduler": f"{_ASNA_CODE} train_attention.py step_decay (LearningRateScheduler): x0.1 every "
+        "10 epochs. Officially lr * 0.1 ** floor((epoch + 1) / 10) for 0-based epochs: 1e-4 for epochs 0-8, "
+        "1e-5 for 9-18, 1e-6 for 19; with torch's StepLR here 1e-4 for 0-9, 1e-5 for 10-19",
+        "recipe.lr_step": f"{_ASNA_CODE} configs/configs_attention.txt drop_learning_rate_after_epochs 10",
+        "recipe.lr_gamma": f"{_ASNA_CODE} configs/configs_attention.txt learning_rate_drop 0.1",
+        "recipe.hflip": f"{_ASNA_CODE} data_generators/DataGenerator_pipal.py: no per-image flip; the flips "
+        "are drawn per batch in the 'asna' augmentation",
+        "recipe.augment": f"{_ASNA_CODE} data_generators/DataGenerator_pipal.py: rot90, left-right and "
+        "up-down flips per batch, Lab L scaled by U(0.3, 1.5) for both images (gmc/training/augment.py)",
         "recipe.batch_size": f"{_ASNA_CODE} configs/configs_attention.txt batch_size 16 (= the sorter's "
         "length)",
         "recipe.epochs": f"{_ASNA_CODE} configs/configs_attention.txt epochs 20",
         "recipe.weight_decay": f"{_ASNA_CODE} model_attention.py: no optimiser decay; L2 kernel regularisers "
-        "(1e-4 conv, 1e-6 dense) in the loss instead, see gmc.models.asna.ASNA.l2_penalty",
+        "(1e-4 conv, 1e-6 dense) in the loss instead: gmc.models.asna.ASNA.l2_penalty, which the training "
+        "engine adds to the loss",
     },
 )
 def build_asna(input_size: int = 288, dense: int = 32, dropout: float = 0.0, res_blocks: int = 3):

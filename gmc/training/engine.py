@@ -6,6 +6,23 @@ completed by rerunning it (the write order is explained in :mod:`gmc.training.ch
 selection reads the validation part only (``selection: val``, best validation SROCC); the GMC-IQA
 authors' protocol (``selection: best_on_test``, best test SROCC + PLCC) exists only as that explicitly
 named option.
+
+Training recipe parts any model can use, each named in the ``train`` section:
+
+* **Model penalty**: a model with a callable ``l2_penalty()`` (e.g. ASNA's Keras kernel regularisers,
+  :meth:`gmc.models.asna.ASNA.l2_penalty`: ``1e-4 sum ||W_conv||^2 + 1e-6 ||W_dense||^2``) has it added to
+  the training loss, ``loss = loss_fn(pred, y) + model.l2_penalty()`` at every step (as Keras adds
+  regularisation losses), never at evaluation; ``train_loss`` in the log is that sum and ``train_penalty``
+  its penalty part (the epoch mean; only for such models). The penalty is computed in float32, outside
+  autocast.
+* **Learning-rate schedule** (``scheduler``, :data:`SCHEDULERS`), stepped once per epoch: ``cosine``
+  (``t_max``, ``eta_min``), ``step`` (``lr * lr_gamma ** (epoch // lr_step)``, torch ``StepLR``) or
+  ``none``.
+* **Augmentation** (``augment``, :data:`gmc.training.augment.AUGMENTATIONS`): applied to each training
+  batch after ``hflip`` (which is unchanged), the same transform for a distorted image and its
+  reference, drawn from the run's data generator (so saved and restored with ``last.pt``).
+* **Test-time augmentation** (``tta``, :data:`gmc.training.augment.TTA_VARIANTS`): :func:`predict`
+  averages the scores of the variants; used for validation (model selection) and by ``gmc predict``.
 """
 
 from __future__ import annotations
@@ -28,10 +45,11 @@ from torch import nn
 from gmc.config import TrainSettings, config_hash
 from gmc.data.crops import Views
 from gmc.data.loading import ImageSet
-from gmc.errors import InputFileError
+from gmc.errors import ConfigError, InputFileError
 from gmc.io import kill_point, write_json, write_text
 from gmc.losses import build_loss
 from gmc.models import build_model
+from gmc.training.augment import get_augmentation, get_tta
 from gmc.training.checkpoint import ADDED_LAST_KEYS, BEST_KEYS, LAST_KEYS, load_checkpoint, save_checkpoint
 from gmc.training.seeding import record_nondeterministic_ops, seed_everything, select_device
 
@@ -80,12 +98,36 @@ def build_optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Op
     return OPTIMIZERS[settings.optimizer](params, lr=settings.lr, weight_decay=settings.weight_decay)
 
 
+SchedulerBuilder = Callable[[torch.optim.Optimizer, TrainSettings], torch.optim.lr_scheduler.LRScheduler]
+
+#: ``train.scheduler`` name -> ``build(optimizer, settings)``; stepped once per epoch. Names must match the
+#: schema's enum (gmc/config/schema.yaml, ``train.scheduler``).
+SCHEDULERS: dict[str, SchedulerBuilder] = {
+    # cosine annealing from lr to eta_min over t_max epochs (t_max = null: the run's epochs)
+    "cosine": lambda opt, s: torch.optim.lr_scheduler.CosineAnnealingLR(
+        opt, T_max=s.t_max or s.epochs, eta_min=s.eta_min
+    ),
+    # lr * lr_gamma ** (epoch // lr_step), 0-based epochs (ASNA: x0.1 every 10 epochs, docs/asna.md)
+    "step": lambda opt, s: torch.optim.lr_scheduler.StepLR(opt, step_size=s.lr_step, gamma=s.lr_gamma),
+    # a constant rate
+    "none": lambda opt, s: torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0),
+}
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings):
-    """Cosine annealing stepped once per epoch (T_max = t_max or epochs), or a constant rate."""
-    if settings.scheduler == "cosine":
-        t_max = settings.t_max or settings.epochs
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=t_max, eta_min=settings.eta_min)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    """The learning-rate schedule ``settings.scheduler`` (:data:`SCHEDULERS`); :class:`ConfigError` naming
+    the valid ones when unknown."""
+    if settings.scheduler not in SCHEDULERS:
+        raise ConfigError(
+            f"train.scheduler: unknown value {settings.scheduler!r}; valid: {', '.join(SCHEDULERS)}"
+        )
+    return SCHEDULERS[settings.scheduler](optimizer, settings)
+
+
+def model_penalty(model: nn.Module) -> Callable[[], torch.Tensor] | None:
+    """The model's own loss term, its ``l2_penalty`` method, when it has a callable one (else None)."""
+    penalty = getattr(model, "l2_penalty", None)
+    return penalty if callable(penalty) else None
 
 
 def _forward(model: nn.Module, x: torch.Tensor, ref: torch.Tensor | None) -> torch.Tensor:
@@ -132,13 +174,17 @@ def train_one_epoch(
     the batch size, so batch statistics never see a batch of one). Returns loss and throughput.
 
     ``views`` (the run's data protocol): under a crop protocol an epoch has ``train_crops`` samples per
-    image, each a random crop (:class:`gmc.data.crops.Views`); ``None`` feeds the cached images whole."""
+    image, each a random crop (:class:`gmc.data.crops.Views`); ``None`` feeds the cached images whole.
+    Each batch is flipped (``hflip``) then augmented (``augment``), both drawn from ``generator``; the
+    loss is the loss function's plus the model's penalty, if it has one (module docstring)."""
     model.train()
     loss_fn.train()
+    augment = get_augmentation(settings.augment)
     n = views.train_samples(len(data)) if views is not None else len(data)
     order = torch.randperm(n, generator=generator)
     n_batches = max(1, n // settings.batch_size)
-    total, seen, start = 0.0, 0, time.perf_counter()
+    total, penalty_total, seen, start = 0.0, 0.0, 0, time.perf_counter()
+    penalty_fn = model_penalty(model)
     for step in range(n_batches):
         idx = order[step * settings.batch_size : (step + 1) * settings.batch_size] % len(data)
         images = data.images[idx]
@@ -151,10 +197,15 @@ def train_one_epoch(
             flip = (torch.rand(len(idx), generator=generator) < 0.5).to(device)[:, None, None, None]
             x = torch.where(flip, x.flip(-1), x)
             ref = None if ref is None else torch.where(flip, ref.flip(-1), ref)
+        x, ref = augment(x, ref, generator)
         y = targets[idx].to(device)
         with _autocast(device, settings.amp):
             pred = _forward(model, x, ref)
         loss = loss_fn(pred.float(), y)
+        if penalty_fn is not None:
+            penalty = penalty_fn()
+            loss = loss + penalty
+            penalty_total += penalty.item() * len(idx)
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"non-finite training loss ({loss.item()}) at epoch {epoch}, step {step}"
@@ -167,12 +218,15 @@ def train_one_epoch(
         total += loss.item() * len(idx)
         seen += len(idx)
     seconds = time.perf_counter() - start
-    return {
+    stats = {
         "train_loss": total / seen,
         "train_images": seen,
         "train_seconds": seconds,
         "images_per_s": seen / seconds if seconds > 0 else math.inf,
     }
+    if penalty_fn is not None:
+        stats["train_penalty"] = penalty_total / seen
+    return stats
 
 
 @torch.no_grad()
@@ -183,11 +237,16 @@ def predict(
     batch_size: int,
     amp: bool = True,
     views: Views | None = None,
+    tta: str = "none",
 ) -> np.ndarray:
-    """Scores for every image of ``data``, in order (eval mode, no augmentation). Under a crop protocol
-    (``views``) an image's score is the mean of its test crops' scores (:meth:`Views.test_boxes`)."""
+    """Scores for every image of ``data``, in order (eval mode, no training augmentation). Under a crop
+    protocol (``views``) an image's score is the mean of its test crops' scores (:meth:`Views.test_boxes`);
+    with test-time augmentation (``tta``, :data:`gmc.training.augment.TTA_VARIANTS`) the mean over every
+    crop and variant, a variant applied alike to the image and its reference."""
     model.eval()
     boxes = views.test_boxes(*data.images.shape[-2:]) if views is not None else [(0, 0)]
+    variants = get_tta(tta)
+    n_views = len(boxes) * len(variants)
     out = []
     for start in range(0, len(data), batch_size):
         sl = slice(start, start + batch_size)
@@ -201,10 +260,12 @@ def predict(
                 refs = None if refs is None else views.test_crops(refs, box)
             x = _to_input(images, device)
             ref = None if refs is None else _to_input(refs, device)
-            with _autocast(device, amp):
-                scores = _forward(model, x, ref).float().cpu()
-            total = scores if total is None else total + scores
-        out.append(total if len(boxes) == 1 else total / len(boxes))
+            for variant in variants:  # applied in float32, outside autocast (a colour conversion)
+                xv, rv = variant(x), None if ref is None else variant(ref)
+                with _autocast(device, amp):
+                    scores = _forward(model, xv, rv).float().cpu()
+                total = scores if total is None else total + scores
+        out.append(total if n_views == 1 else total / n_views)
     return torch.cat(out).numpy().astype(np.float64)
 
 
@@ -215,10 +276,11 @@ def evaluate(
     batch_size: int,
     amp: bool = True,
     views: Views | None = None,
+    tta: str = "none",
 ) -> dict:
     from gmc.metrics import compute_metrics  # here: scipy.stats costs ~1 s, prediction jobs never need it
 
-    return compute_metrics(predict(model, data, device, batch_size, amp, views), data.mos.numpy())
+    return compute_metrics(predict(model, data, device, batch_size, amp, views, tta), data.mos.numpy())
 
 
 def training_targets(train: ImageSet, scaling: str) -> torch.Tensor:
@@ -326,7 +388,8 @@ def fit(
 
 
 def _start_run(run_config: dict, run_dir: Path, test: ImageSet | None) -> _Run:
-    """Check the settings, create ``run_dir`` and select the device (with its determinism flags).
+    """Check the settings (the augmentation and TTA names too), create ``run_dir`` and select the device
+    (with its determinism flags).
 
     The run keeps a JSON copy of ``run_config`` (a config is JSON data; the CLI reads it as JSON): pickle
     writes an object met twice as a reference, so a config string that is the very object torch uses
@@ -336,6 +399,8 @@ def _start_run(run_config: dict, run_dir: Path, test: ImageSet | None) -> _Run:
     settings = TrainSettings.from_dict(run_config["train"])
     if settings.selection == "best_on_test" and test is None:
         raise ValueError("selection 'best_on_test' needs the test part; pass test=...")
+    get_augmentation(settings.augment)  # an unknown name fails here, before any work
+    get_tta(settings.tta)
     run_dir.mkdir(parents=True, exist_ok=True)
     device = select_device(run_config.get("device", "auto"), deterministic=settings.deterministic)
     views = Views.from_run_config(run_config)
@@ -460,11 +525,15 @@ def _evaluate_epoch(
     """Add the validation metrics (``val_*``) to ``record``, and the test metrics (``test_*``) under
     ``best_on_test``; return the metrics the epoch is selected on."""
     settings = run.settings
-    val_metrics = evaluate(state.model, val, run.device, settings.eval_batch_size, settings.amp, run.views)
+    val_metrics = evaluate(
+        state.model, val, run.device, settings.eval_batch_size, settings.amp, run.views, settings.tta
+    )
     record.update({f"val_{k}": v for k, v in val_metrics.items()})
     if settings.selection != "best_on_test":
         return val_metrics
-    test_metrics = evaluate(state.model, test, run.device, settings.eval_batch_size, settings.amp, run.views)
+    test_metrics = evaluate(
+        state.model, test, run.device, settings.eval_batch_size, settings.amp, run.views, settings.tta
+    )
     record.update({f"test_{k}": v for k, v in test_metrics.items()})
     return test_metrics
 

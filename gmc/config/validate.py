@@ -93,9 +93,30 @@ def check_model_entry(config: dict, key: str) -> None:
     from gmc.data.protocol import resolve_protocol
 
     resolve_protocol(card.protocol, entry.get("protocol"), f"models.{key}.protocol")
+    _check_input_size(entry, card, key)
     unknown = sorted(set(card.recipe) - set(TrainSettings.__dataclass_fields__))
     if unknown:  # a defect of the card, not of the config: say whose
         raise ConfigError(f"model card {card.name!r}: its recipe has unknown train setting(s) {unknown}")
+
+
+def _check_input_size(entry: dict, card, key: str) -> None:
+    """A network built for a fixed size (its build function takes ``input_size``, e.g. ASNA's flatten
+    head, MoNet's ViT position embeddings) must be built for the size the data are cached at (the
+    entry's ``input_size``, else the card's default). Crop protocols cut crops of ``input_size`` too."""
+    import inspect
+
+    if "input_size" not in (card.options() or ()):
+        return
+    default = inspect.signature(card.build).parameters.get("input_size")
+    built = entry.get("options", {}).get(
+        "input_size", default.default if default is not None else card.default_input_size
+    )
+    data = entry.get("input_size", card.default_input_size)
+    if built != data:
+        raise ConfigError(
+            f"models.{key}: the network is built for {built} px images (options.input_size) but the data "
+            f"are prepared at {data} px (input_size); set options.input_size: {data} (or input_size: {built})"
+        )
 
 
 def check_dataset_entry(config: dict, key: str) -> None:

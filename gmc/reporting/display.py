@@ -592,12 +592,14 @@ def fr_display(
     models: dict[str, dict],
     flags: Flags = NO_FLAGS,
     sorters: list[dict] = (),
+    published: pd.DataFrame | None = None,
 ) -> Table:
     """The full-reference table (rows of :func:`gmc.reporting.tables.fr_table`): per training set and test
     set, one row per model and loss with the median PLCC, SROCC, KROCC and main score (PLCC + SROCC) over
     splits (\u00b1 standard deviation). Best main score per evaluation in bold. ``sorters``: the summaries
     of the pre-trained ASNA sorters (``results/sorters/*.json``: length, vectors, epochs, accuracy),
-    stated in the caption."""
+    stated in the caption. ``published``: published results on these datasets
+    (:func:`gmc.reporting.tables.fr_published`), shown after our rows for context, each with its source."""
     metrics = [("PLCC", "plcc"), ("SROCC", "srocc"), ("KROCC", "krocc"), ("PLCC + SROCC", "main_score")]
     metrics = [(t, k) for t, k in metrics if f"{k}_median" in fr.columns]
     columns = [
@@ -626,7 +628,7 @@ def fr_display(
         empty_message="No full-reference results (no fr_benchmark in the configuration).",
     )
     if fr.empty:
-        return _finish(table, datasets, set())
+        return _finish(table, datasets, set())  # no context rows without results of ours
     fr = fr.assign(_e=(fr["train_set"] != fr["test_set"]).astype(int))
     settings = (
         fr[["_e", "train_set", "test_set"]].drop_duplicates().sort_values(["_e", "train_set", "test_set"])
@@ -665,8 +667,38 @@ def fr_display(
                     ("loss", loss),
                 )
             )
+    _published_rows(table, published, datasets, [k for _, k in metrics])
     table.uniform_n = _uniform(ns)
     return _finish(table, datasets, set(fr["train_set"]) | set(fr["test_set"]))
+
+
+def _published_rows(table: Table, published: pd.DataFrame | None, datasets: dict, keys: list[str]) -> None:
+    """Append the published results (context rows: method, its protocol, PLCC, SROCC, their sum, linked
+    to the source) to the full-reference table and say so in its caption."""
+    if published is None or published.empty:
+        return
+    table.group_starts.add(len(table.rows))
+    for rec in published.itertuples(index=False):
+        values = {"plcc": rec.plcc, "srocc": rec.srocc, "main_score": rec.main_score}
+        row = [
+            Cell(text=f"published: {rec.train_set}"),
+            _dataset_cell(datasets, rec.dataset),
+            Cell(text=rec.method, href=rec.source_url or None),
+            Cell(text=rec.protocol or "\u2014"),
+        ]
+        row += [
+            Cell(value=_num(values[k]))
+            if k in values and _num(values[k]) is not None
+            else Cell(text="\u2014")
+            for k in keys
+        ]
+        table.rows.append(row)
+        table.row_attrs.append((("published", rec.method), ("test-set", rec.dataset)))
+    table.caption += (
+        " Rows marked published are other papers' numbers for context (linked to their sources; their "
+        "splits and training data differ from ours, see each row's protocol); they are not ours and not "
+        "ranked."
+    )
 
 
 def reported_display(

@@ -150,7 +150,14 @@ def render_report(
         "intra": display.intra_display(frames["intra"], datasets, models, flags),
         "cross": display.cross_display(frames["cross"], datasets, models, flags),
         "gcc_vs_native": display.gcc_display(frames["gcc_vs_native"], datasets, models, flags),
-        "full_reference": display.fr_display(frames["full_reference"], datasets, models, flags, sorter_info),
+        "full_reference": display.fr_display(
+            frames["full_reference"],
+            datasets,
+            models,
+            flags,
+            sorter_info,
+            tables.fr_published(reported, datasets, fr_sets),
+        ),
         "reported": (
             display.reported_display(frames["reported"], datasets, models, flags)
             if reported is not None

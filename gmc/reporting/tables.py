@@ -303,3 +303,18 @@ def fr_table(scores: pd.DataFrame) -> pd.DataFrame:
     if part.empty:
         return pd.DataFrame(columns=index)
     return _wide(summarise(part), index)
+
+
+def fr_published(reported: pd.DataFrame | None, datasets: dict[str, dict], fr_sets: set[str]) -> pd.DataFrame:
+    """Published full-reference results for context: the rows of the reported-numbers CSV whose
+    ``test_set`` is a ``reported_as`` name of one of ``fr_sets`` (e.g. NTIRE challenge entries on PIPAL),
+    with ``dataset`` (our key) and ``main_score`` = plcc + srocc (NaN where either is missing)."""
+    columns = ["dataset", "method", "paper", "protocol", "train_set", "test_set", "srocc", "plcc",
+               "main_score", "source_url", "note"]  # fmt: skip
+    if reported is None or reported.empty:
+        return pd.DataFrame(columns=columns)
+    owner = {name: key for key in sorted(fr_sets) for name in _names(datasets.get(key, {}))}
+    part = reported[reported["test_set"].isin(owner)].copy()
+    part["dataset"] = part["test_set"].map(owner)
+    part["main_score"] = part["plcc"] + part["srocc"]
+    return part[columns].sort_values(["dataset", "main_score", "method"], ascending=[True, False, True])

@@ -61,3 +61,29 @@ def test_fr_table_main_score_is_the_median_of_per_split_sums(tmp_path: Path):
     assert "fr_a" in set(gvn["dataset"])  # the GCC plug-in comparison covers both tracks
     tex = (out / "tables" / "full_reference.tex").read_text()
     assert "PLCC + SROCC" in tex and "1.600" in tex
+
+
+def test_published_fr_results_follow_ours_with_their_sources(tmp_path: Path):
+    """A reported row on a dataset whose reported_as names an FR set of ours is shown for context, after
+    our rows, with PLCC + SROCC and a link to its source; a row on another dataset is not."""
+    sets = {**datasets(True), "fr_a": {"title": "FR set", "synthetic_demo": False, "full_reference": True,
+                                        "reported_as": "PIPAL"}}  # fmt: skip
+    scores = tmp_path / "scores.csv"
+    _scores().to_csv(scores, index=False)
+    reported = tmp_path / "reported.csv"
+    reported.write_text(
+        "method,paper,protocol,train_set,test_set,srocc,plcc,source_url,note\n"
+        "AHIQ,NTIRE 2022,challenge test set,PIPAL,PIPAL,0.822,0.828,https://arxiv.org/abs/2206.11695,\n"
+        "Other,Paper,intra,KADID-10k,KADID-10k,0.9,0.9,https://example.org,\n"
+    )
+    out = tmp_path / "out"
+    render_report(scores, out, datasets=sets, models=FR_MODELS, provenance=PROVENANCE, reported_csv=reported)
+    html = (out / "index.html").read_text()
+    section = html.split('id="table-full_reference"')[1].split("</table>")[0]
+    rows = re.findall(r"<tr ([^>]*)>(.*?)</tr>", section, re.S)
+    assert [attrs for attrs, _ in rows][-1].startswith('data-published="AHIQ"')  # after our two rows
+    assert len([a for a, _ in rows if "data-published" in a]) == 1  # not the KADID-10k row
+    body = rows[-1][1]
+    assert 'href="https://arxiv.org/abs/2206.11695"' in body and "1.650" in body  # 0.828 + 0.822
+    assert "<strong>" not in body  # context, not ranked
+    assert "Rows marked published are other papers" in html

@@ -42,6 +42,7 @@ SMALL = {
     "wadiqam_nr": ({}, 64),
     "cnniqa": ({}, 32),
     "asna": ({"input_size": 64}, 64),
+    "siamese_lite0": ({"input_size": 64}, 64),
 }
 
 

@@ -17,10 +17,12 @@ def test_demo_grid_four_models_native_and_gcc_and_the_loss_zoo_on_cnniqa():
     bench = Benchmark.from_dict(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
     runs = list(bench.runs())
     zoo = ["l1", "gcc", "mse", "plcc", "nin", "rank_hinge", "fidelity", "soft_spearman"]
-    assert len(runs) == (3 * 2 + len(zoo) + 2) * 3  # one NR and one FR training set, three splits
+    assert len(runs) == (3 * 2 + len(zoo) + 2 * 2) * 3  # one NR and one FR training set, three splits
     assert {(r.model, r.loss, r.loss_role) for r in runs} == {
         ("asna_demo", "asna_surrogate", "native"),
         ("asna_demo", "gcc", "gcc"),
+        ("siamese_lite0_demo", "mse", "native"),
+        ("siamese_lite0_demo", "gcc", "gcc"),
         ("monet_small", "mse", "native"),
         ("monet_small", "gcc", "gcc"),
         ("wadiqam_nr", "l1", "native"),
@@ -43,7 +45,10 @@ def test_paper_plan_has_ten_splits_and_four_datasets():
     assert {r.train_set for r in runs} == {"livec", "koniq10k", "bid", "spaq", "pipal", "kadid10k"}
     assert bench.run_config(runs[0])["model_options"]["backbone"] == "vit_base_patch8_224"
     fr = {(r.model, r.loss, r.train_set) for r in runs if r.train_set in ("pipal", "kadid10k")}
-    assert fr == {("asna", loss, ds) for loss in ("asna_surrogate", "gcc") for ds in ("pipal", "kadid10k")}
+    assert fr == {
+        *{("asna", loss, ds) for loss in ("asna_surrogate", "gcc") for ds in ("pipal", "kadid10k")},
+        *{("siamese_lite0", loss, ds) for loss in ("mse", "gcc") for ds in ("pipal", "kadid10k")},
+    }
     assert bench.test_sets("pipal") == ["pipal", "kadid10k"]
 
 

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.workflow
 
 CONFIGS = ["config/ci.yaml", "local_livec.yaml"]
 MAIN_RUNS = {("monet_tiny", "mse"), ("monet_tiny", "gcc"), ("cnniqa", "l1"), ("cnniqa", "gcc")}
+FR_RUNS = {("asna_tiny", "asna_surrogate"), ("asna_tiny", "gcc")}
 TEST_SETS = ["demo_scenes", "demo_textures", "livec"]
 FORCED = "results/runs/monet_tiny/gcc/demo_scenes/split0/model.pt"
 
@@ -61,10 +62,14 @@ def test_report_has_a_row_for_every_model_loss_dataset(workflow_run):
     scores = pd.read_csv(work / "results" / "scores.csv")
     assert set(scores.columns) >= {"model", "loss", "loss_role", "train_set", "test_set", "split", "metric"}
     combos = set(scores[["model", "loss", "train_set"]].itertuples(index=False, name=None))
-    assert combos == {(m, loss, "demo_scenes") for m, loss in MAIN_RUNS}
-    assert set(scores["test_set"]) == set(TEST_SETS)
+    assert combos == {(m, loss, "demo_scenes") for m, loss in MAIN_RUNS} | {
+        (m, loss, "demo_fr") for m, loss in FR_RUNS
+    }
+    assert set(scores["test_set"]) == {*TEST_SETS, "demo_fr"}  # FR runs are tested on FR sets only
+    assert set(scores.loc[scores["model"] == "asna_tiny", "test_set"]) == {"demo_fr"}
     assert set(scores["split"]) == {0, 1}
-    assert len(scores) == len(MAIN_RUNS) * 2 * 3 * len(SCORE_METRICS)  # runs x splits x test sets x metrics
+    # runs x splits x test sets x metrics
+    assert len(scores) == (len(MAIN_RUNS) * 3 + len(FR_RUNS)) * 2 * len(SCORE_METRICS)
     assert set(scores["metric"]) == set(SCORE_METRICS)  # PLCC raw and PLCC_logistic both kept
     html = (work / "reports" / "index.html").read_text()
     assert "SYNTHETIC" in html.upper()
@@ -76,8 +81,9 @@ def test_report_has_a_row_for_every_model_loss_dataset(workflow_run):
 def test_one_predict_job_per_run_writes_every_test_set(workflow_run):
     work, _, result = workflow_run
     counts = _job_counts(result.stdout + result.stderr)
-    # 8 main runs + 2 new ablation variants (the third variant is the main monet_tiny/gcc run)
-    assert counts["train"] == 10 and counts["predict"] == 10
+    # 8 main runs + 2 new ablation variants (the third variant is the main monet_tiny/gcc run), 4 FR runs
+    assert counts["train"] == 14 and counts["predict"] == 10 and counts["predict_fr"] == 4
+    assert counts["pretrain_sorter"] == 1
     for model, loss in MAIN_RUNS:
         folder = work / "results" / "predictions" / model / loss / "demo_scenes" / "split1"
         assert sorted(p.name for p in folder.glob("*.csv")) == [
@@ -131,16 +137,36 @@ def test_second_run_has_nothing_to_do(workflow_run):
 def test_report_draws_every_figure_from_curves_and_predictions(workflow_run):
     work, _, _ = workflow_run
     curves = pd.read_csv(work / "results" / "curves.csv")
-    assert len(curves) == len(MAIN_RUNS) * 2 * 2  # runs x splits x epochs (ci.yaml: 2 epochs)
+    assert len(curves) == (len(MAIN_RUNS) + len(FR_RUNS)) * 2 * 2  # runs x splits x epochs (2 epochs)
     assert curves["val_SROCC"].notna().all()
     figures = {p.stem for p in (work / "reports" / "figures").glob("*.png")} - {"ablation_tiny"}
     assert figures == {
         "intra_srocc", "gcc_vs_native", "gcc_differences", "cross_srocc", "validation_srocc",
-        "scatter_monet_tiny", "scatter_cnniqa",
+        "scatter_monet_tiny", "scatter_cnniqa", "scatter_asna_tiny",
     }  # fmt: skip
     html = (work / "reports" / "index.html").read_text()
     for name in figures:
         assert f'src="figures/{name}.png"' in html
+
+
+def test_full_reference_track_reaches_its_table_with_the_sorter(workflow_run):
+    work, _, _ = workflow_run
+    sorter = json.loads((work / "results" / "sorters" / "sorter8.pt.json").read_text())
+    assert sorter["length"] == 8 and 0 <= sorter["accuracy"] <= 2
+    table = pd.read_csv(work / "reports" / "tables" / "full_reference.csv")
+    assert set(zip(table["model"], table["loss"], strict=True)) == FR_RUNS
+    assert (table["main_score_n"] == 2).all()
+    html = (work / "reports" / "index.html").read_text()
+    section = html.split('id="table-full_reference"')[1].split("</table>")[0]
+    assert "ASNA sorter of length 8" in html.split('id="table-full_reference"')[1]
+    assert section.count('data-model="asna_tiny"') == 2
+    assert "demo_fr" not in (work / "reports" / "tables" / "intra.csv").read_text()
+    # FR splits keep every reference image in one part (train, val or test) of each split
+    manifest = pd.read_csv(work / "results" / "manifests" / "demo_fr.csv")
+    splits = pd.read_csv(work / "results" / "splits" / "demo_fr" / "random.csv")
+    parts = splits.merge(manifest[["image", "reference"]], on="image", validate="many_to_one")
+    assert parts.groupby(["split", "reference"])["part"].nunique().max() == 1
+    assert parts["reference"].nunique() == 6 and set(parts["part"]) == {"train", "val", "test"}
 
 
 def test_snakemakes_own_report_has_the_figures_and_tables(workflow_run):

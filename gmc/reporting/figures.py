@@ -392,7 +392,7 @@ def prediction_scatter(
     synthetic = any(is_synthetic(datasets, d) for d in {*sets, *rows.get("train_set", [])})
     with mpl.rc_context({**RC, "axes.grid.axis": "both"}):
         fig = Figure(
-            figsize=(1.0 + 2.8 * max(len(sets), 1), 1.0 + 2.5 * max(len(combos), 1)), layout="constrained"
+            figsize=(max(6.8, 1.0 + 2.8 * len(sets)), 1.0 + 2.5 * max(len(combos), 1)), layout="constrained"
         )
         if not combos:
             _empty(fig, f"No predictions of {title(models, model)} were passed to the report.")
@@ -527,8 +527,11 @@ def validation_curves(
                 )
                 ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.18, linewidth=0)
                 handles.setdefault(label, line)
+            # two wrapped lines (model, then training set): long titles must not run into the next panel
             ax.set_title(
-                f"{title(models, model)} \u2014 {title(datasets, train_set)}{_dagger(datasets, train_set)}",
+                textwrap.fill(title(models, model), 40)
+                + "\n"
+                + textwrap.fill(_set_label(datasets, train_set), 40),
                 fontsize=9,
             )
             ax.set_xlabel("epoch")

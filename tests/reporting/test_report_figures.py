@@ -74,7 +74,7 @@ def test_scatter_shows_the_logistic_fit_and_when_it_fails(rendered):
 def test_validation_curves_and_inputs_are_recorded(rendered):
     out, svgs, *_ = rendered
     svg = svgs["validation_srocc"]
-    assert ">MoNet \u2014 Demo_A" in svg and ">mse (native)" in svg and ">gcc" in svg
+    assert ">MoNet" in svg and ">Demo_A" in svg and ">mse (native)" in svg and ">gcc" in svg
     inputs = json.loads((out / "provenance.json").read_text())["inputs"]
     assert set(inputs) == {"scores_csv", "curves_csv", "predictions_0", "predictions_1"}
 

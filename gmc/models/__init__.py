@@ -61,6 +61,10 @@ class ModelCard:
     normalisation: str = ""
     #: where each default comes from: field (``protocol``, ``recipe.lr``, ``paper_backbone``...) -> source
     sources: Mapping[str, str] = field(default_factory=dict)
+    #: how a run of the model is trained (:data:`TRAINERS`): ``engine`` (``gmc train``, gradient steps on
+    #: images) or ``probe`` (closed form on cached frozen-backbone features: ``gmc features`` once per
+    #: dataset, then ``gmc probe``; :mod:`gmc.probe`)
+    trainer: str = "engine"
 
     def options(self) -> tuple[str, ...] | None:
         """The option names ``build`` accepts, or ``None`` when it accepts any (undeclared ``**options``)."""
@@ -83,6 +87,8 @@ class ModelCard:
 
 
 MODELS: Registry[ModelCard] = Registry("model", entry_point_group="gmc.models")
+#: the ways a run is trained (``ModelCard.trainer``)
+TRAINERS = ("engine", "probe")
 
 
 def register_model(
@@ -99,12 +105,15 @@ def register_model(
     paper_backbone: str = "",
     normalisation: str = "",
     sources: Mapping[str, str] | None = None,
+    trainer: str = "engine",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator registering a model factory ``build(**options) -> nn.Module`` under ``name``.
 
     Keep heavy imports inside ``build``. ``options``: the accepted option names, needed only when
     ``build`` takes ``**options``. ``protocol``, ``recipe``, ``paper_backbone``, ``normalisation`` and
-    ``sources``: the published metadata (:class:`ModelCard`)."""
+    ``sources``: the published metadata (:class:`ModelCard`). ``trainer``: one of :data:`TRAINERS`."""
+    if trainer not in TRAINERS:
+        raise ValueError(f"model {name!r}: trainer {trainer!r} is not one of {TRAINERS}")
 
     def _wrap(build: Callable[..., Any]) -> Callable[..., Any]:
         card = ModelCard(
@@ -121,11 +130,19 @@ def register_model(
             paper_backbone=paper_backbone,
             normalisation=normalisation,
             sources=dict(sources or {}),
+            trainer=trainer,
         )
         MODELS.register(name, card)
         return build
 
     return _wrap
+
+
+def resolved_options(card: ModelCard, options: dict) -> dict:
+    """``options`` over the defaults of ``card.build``'s keyword parameters (those that have one)."""
+    params = inspect.signature(card.build).parameters.values()
+    defaults = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+    return {**defaults, **options}
 
 
 def get_model_card(arch: str) -> ModelCard:

@@ -7,6 +7,10 @@ in :mod:`gmc.models.monet`, its backbones in :mod:`gmc.models.backbones`.
 ``asna``: ASNA, the attention-based Siamese-difference network of the NTIRE 2021 team MACS (Ayyoubzadeh and
 Royat, arXiv 2105.02531), a full-reference model trained from scratch with its surrogate ranking loss
 (``asna_surrogate``, :mod:`gmc.losses.asna_surrogate`); the network is in :mod:`gmc.models.asna`.
+
+``linear_probe``: ridge regression on frozen pooled backbone features (issue #15), fitted in closed form
+on cached features (:mod:`gmc.probe`, ``gmc features`` + ``gmc probe``: ``trainer="probe"``); the network
+that scores images with a fitted probe is in :mod:`gmc.models.linear_probe`.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gmc.models import register_model
-from gmc.models.weight_files import is_vit, required_weight_files
+from gmc.models.weight_files import LITE0_PYPI, is_vit, required_weight_files
 
 
 def _monet_weights(
@@ -142,4 +146,62 @@ def build_asna(input_size: int = 288, dense: int = 32, dropout: float = 0.0, res
 
     model = ASNA(input_size=input_size, dense=dense, dropout=dropout, res_blocks=res_blocks)
     model.options = {"input_size": input_size}
+    return model
+
+
+_PROBE = "gmc/probe.py (our baseline, issue #15)"
+
+
+def _probe_weights(
+    backbone: str = "efficientnet_lite0", pretrained=LITE0_PYPI, weights_file=None, **_
+) -> list[str]:
+    """Weight files the probe's backbone needs (none for random init or the PyPI-shipped Lite0 weights)."""
+    return required_weight_files(backbone, pretrained, weights_file)
+
+
+@register_model(
+    "linear_probe",
+    native_loss="mse",
+    default_input_size=384,
+    weights=_probe_weights,
+    trainer="probe",
+    description="Linear probe: ridge (alpha by 5-fold CV on the training part) on frozen pooled backbone "
+    "features",
+    normalisation="the backbone weights' mean/std inside the model: mean = std = 0.5 for the PyPI Lite0 "
+    "weights (gmc.models.backbones)",
+    sources={
+        "native_loss": f"{_PROBE}: closed-form ridge regression, min ||y - y_bar - Zw||^2 + alpha ||w||^2 "
+        "on standardised features, no gradient loss and no epochs; recorded as mse, the squared error it "
+        "minimises",
+        "default_input_size": f"{_PROBE}: 384 px, the issue's reference point (frozen Lite0, multi-scale "
+        "mean+std pooling at 384 px, ridge with alpha by 5-fold CV: SROCC 0.78)",
+        "normalisation": "gmc.models.backbones module docstring: the PyPI Lite0 weights expect "
+        "mean = std = 0.5 (stem BatchNorm statistics)",
+    },
+)
+def build_linear_probe(
+    backbone: str = "efficientnet_lite0",
+    pretrained: str | bool | None = LITE0_PYPI,
+    weights_file: str | None = None,
+    pooling: str = "mean_std",
+    input_size: int = 384,
+    alphas: Sequence[float] | None = None,
+    cv_folds: int = 5,
+    backbone_options: dict | None = None,
+):
+    """Linear probe on a frozen backbone: ``backbone``/``pretrained``/``weights_file`` as for MoNet,
+    ``pooling`` one of ``gmc.features.POOLINGS`` (``mean``, ``mean_std``), ``input_size`` the side of the
+    whole-image cache. ``alphas`` (default 1e-3 .. 1e5, half decades) and ``cv_folds`` are read by
+    ``gmc probe`` (the ridge fit), not by the network, whose head ``gmc probe`` sets."""
+    from gmc.features import FeatureSpec
+    from gmc.models.linear_probe import LinearProbe
+
+    spec = FeatureSpec.of(backbone, pretrained, input_size, pooling)
+    model = LinearProbe(spec, weights_file=weights_file, backbone_options=backbone_options)
+    model.options = {
+        "backbone": backbone,
+        "pretrained": pretrained,
+        "pooling": pooling,
+        "input_size": input_size,
+    }
     return model

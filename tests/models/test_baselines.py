@@ -43,6 +43,7 @@ SMALL = {
     "cnniqa": ({}, 32),
     "asna": ({"input_size": 64}, 64),
     "siamese_lite0": ({"input_size": 64}, 64),
+    "linear_probe": ({"pretrained": None, "input_size": 64}, 64),
 }
 
 

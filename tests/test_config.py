@@ -17,8 +17,10 @@ def test_demo_grid_four_models_native_and_gcc_and_the_loss_zoo_on_cnniqa():
     bench = Benchmark.from_dict(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
     runs = list(bench.runs())
     zoo = ["l1", "gcc", "mse", "plcc", "nin", "rank_hinge", "fidelity", "soft_spearman"]
-    assert len(runs) == (3 * 2 + len(zoo) + 2 * 2) * 3  # one NR and one FR training set, three splits
+    # one NR and one FR training set, three splits; the linear probe has its native fit only
+    assert len(runs) == (3 * 2 + len(zoo) + 1 + 2 * 2) * 3
     assert {(r.model, r.loss, r.loss_role) for r in runs} == {
+        ("linear_probe_lite0", "mse", "native"),
         ("asna_demo", "asna_surrogate", "native"),
         ("asna_demo", "gcc", "gcc"),
         ("siamese_lite0_demo", "mse", "native"),

@@ -121,6 +121,7 @@ def test_any_registered_benchmark_loss_or_variant_is_accepted_and_trained_with_i
     bench = Benchmark.from_dict(raw)
     runs = {(r.model, r.loss, r.loss_role) for r in bench.runs() if r.split == 0}
     assert runs == {
+        ("probe", "mse", "native"),  # the linear probe names its own losses: [native]
         ("asna_tiny", "asna_surrogate", "native"),  # the FR grid keeps its own losses (native, gcc)
         ("asna_tiny", "gcc", "gcc"),
         ("monet_tiny", "mse", "native"),
@@ -247,6 +248,17 @@ def test_a_model_entry_may_name_its_own_losses():
     raw = ci()
     raw["models"]["cnniqa"]["losses"] = ["native"]
     runs = {(r.model, r.loss) for r in Benchmark.from_dict(raw).runs() if r.train_set == "demo_scenes"}
-    assert runs == {("monet_tiny", "mse"), ("monet_tiny", "gcc"), ("cnniqa", "l1")}
+    assert runs == {("monet_tiny", "mse"), ("monet_tiny", "gcc"), ("cnniqa", "l1"), ("probe", "mse")}
     raw["models"]["cnniqa"]["losses"] = ["native", "gcc_typo"]
     rejected(raw, "gcc_typo")
+
+
+def test_a_linear_probe_with_a_gradient_loss_is_an_error_before_any_job():
+    raw = ci()
+    raw["models"]["probe"].pop("losses")  # it would get benchmark.losses: native and gcc
+    rejected(
+        raw,
+        "models.probe: a linear_probe model is fitted in closed form",
+        "cannot use gcc",
+        "losses: [native]",
+    )

@@ -59,6 +59,7 @@ class Benchmark:
         benchmark = cls(MappingProxyType(validated), ablations, given)
         benchmark.check_crops()
         benchmark.check_sorter_batches()
+        benchmark.check_probe_losses()
         return benchmark
 
     @property
@@ -240,6 +241,20 @@ class Benchmark:
                     f"models.{model} cuts {size} px crops, but datasets.{dataset} is stored at "
                     f"{width}x{height}; set datasets.{dataset}.stored_size larger or "
                     f"models.{model}.input_size smaller"
+                )
+
+    def check_probe_losses(self) -> None:
+        """A frozen-feature probe (card ``trainer: probe``) is fitted in closed form: it has only its native
+        loss. Any other loss of such a model is a :class:`ConfigError` naming the fix."""
+        for model in sorted({r.model for r in self.runs()}):
+            if model_card(self.raw, model).trainer != "probe":
+                continue
+            others = sorted({r.loss for r in self.runs() if r.model == model and r.loss_role != NATIVE})
+            if others:
+                raise ConfigError(
+                    f"models.{model}: a {self.raw['models'][model]['arch']} model is fitted in closed form "
+                    f"(ridge), not trained with a loss; it cannot use {', '.join(others)}. Fix: add "
+                    f"`losses: [native]` to models.{model}"
                 )
 
     def check_sorter_batches(self) -> None:

@@ -57,6 +57,28 @@ def weight_files(model):
     return get_model_card(entry["arch"]).weights(**entry.get("options", {}))
 
 
+def trainer(model):
+    """How ``model``'s runs are trained: ``engine`` (rule train) or ``probe`` (rule probe, on cached
+    frozen-backbone features)."""
+    from gmc.models import get_model_card
+
+    return get_model_card(BENCH.raw["models"][model]["arch"]).trainer
+
+
+ALL_MODELS = sorted({run.model for run in RUNS + ABLATION_RUNS})
+ENGINE_MODELS = [m for m in ALL_MODELS if trainer(m) == "engine"]
+PROBE_MODELS = [m for m in ALL_MODELS if trainer(m) == "probe"]
+
+
+def feature_file(dataset, model):
+    """The frozen-feature cache a probe model reads for ``dataset`` (rule features)."""
+    from gmc.features import feature_cache_path, model_feature_spec
+
+    entry = BENCH.raw["models"][model]
+    spec = model_feature_spec(entry["arch"], entry.get("options", {}), BENCH.input_size(model))
+    return feature_cache_path(dataset, spec)
+
+
 #: every weight file of the configured runs (rule fetch_weights)
 WEIGHT_FILES = sorted({f for run in RUNS + ABLATION_RUNS for f in weight_files(run.model)})
 

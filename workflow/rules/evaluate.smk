@@ -14,6 +14,7 @@ rule predict:
     wildcard_constraints:
         split=r"\d+",
         train_set=one_of(NR_TRAIN_SETS),
+        model=one_of(ENGINE_MODELS),
     params:
         out_dir=run_dir_predictions,
         test_sets=test_set_args,
@@ -44,6 +45,7 @@ use rule predict as predict_fr with:
     wildcard_constraints:
         split=r"\d+",
         train_set=one_of(FR_TRAIN_SETS),
+        model=one_of(ENGINE_MODELS),
 
 
 rule score:

@@ -16,6 +16,7 @@ rule train:
         run="results/runs/{model}/{loss}/{train_set}/split{split}/run.json",
     wildcard_constraints:
         split=r"\d+",
+        model=one_of(ENGINE_MODELS),
     params:
         run_config=lambda w: json.dumps(BENCH.run_config(run_of(w)), sort_keys=True),
         out_dir=lambda w: run_of(w).run_dir,
@@ -79,3 +80,80 @@ rule pretrain_sorter:
         " --epochs {params.s[epochs]} --batch-size {params.s[batch_size]} --lr {params.s[lr]}"
         " --lr-step {params.s[lr_step]} --lr-gamma {params.s[lr_gamma]} --seed {params.s[seed]}"
         " --threads {threads} --out {output.model} > {log} 2>&1"
+
+
+# Frozen-feature models (linear_probe, issue #15): the backbone's pooled features of each dataset are
+# computed once per backbone x weights x input size x pooling, then every probe run fits on them.
+rule features:
+    input:
+        manifest="results/manifests/{dataset}.csv",
+        cache="results/cache/{dataset}/{size}.npy",
+    output:
+        npy="results/features/{dataset}/{backbone}.{weights}.{size}.{pooling}.npy",
+        meta="results/features/{dataset}/{backbone}.{weights}.{size}.{pooling}.json",
+    wildcard_constraints:
+        backbone=r"[A-Za-z0-9_-]+",
+        weights=r"[A-Za-z0-9_-]+",
+        size=r"\d+",
+        pooling=r"[A-Za-z0-9_-]+",
+    params:
+        pretrained=lambda w: "none" if w.weights == "random" else w.weights,
+        device=config["device"],
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/features/{dataset}/{backbone}.{weights}.{size}.{pooling}.log",
+    benchmark:
+        "results/benchmarks/features/{dataset}/{backbone}.{weights}.{size}.{pooling}.tsv"
+    threads: 1
+    resources:
+        gpu=GPU_JOB,
+    shell:
+        "python -m gmc features --manifest {input.manifest} --cache {input.cache}"
+        " --backbone {wildcards.backbone} --pretrained {params.pretrained} --input-size {wildcards.size}"
+        " --pooling {wildcards.pooling} --out {output.npy} --batch-size 32 --device {params.device}"
+        " --threads {threads} > {log} 2>&1"
+
+
+def probe_inputs(w):
+    tests = BENCH.test_sets(w.train_set)
+    return {
+        "features": feature_file(w.train_set, w.model),
+        "manifest": manifest_path(w.train_set),
+        "splits": split_path(w.train_set),
+        "test_manifests": [manifest_path(t) for t in tests],
+        "test_features": [feature_file(t, w.model) for t in tests],
+    }
+
+
+rule probe:
+    # ridge on the cached features, alpha by cross-validation on the split's training part only; writes
+    # the run record and the predictions of every test set, as train + predict do for the other models
+    input:
+        unpack(probe_inputs),
+    output:
+        log="results/runs/{model}/{loss}/{train_set}/split{split}/log.jsonl",
+        run="results/runs/{model}/{loss}/{train_set}/split{split}/run.json",
+        intra="results/predictions/{model}/{loss}/{train_set}/split{split}/{train_set}.csv",
+        cross=[f"results/predictions/{{model}}/{{loss}}/{{train_set}}/split{{split}}/{t}.csv" for t in TEST_SETS],
+    wildcard_constraints:
+        split=r"\d+",
+        model=one_of(PROBE_MODELS),
+    params:
+        run_config=lambda w: json.dumps(BENCH.run_config(run_of(w)), sort_keys=True),
+        out_dir=lambda w: run_of(w).run_dir,
+        pred_dir=run_dir_predictions,
+        tests=lambda w: " ".join(
+            f"--test-features {t} {manifest_path(t)} {feature_file(t, w.model)}" for t in BENCH.test_sets(w.train_set)
+        ),
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/probe/{model}/{loss}/{train_set}/split{split}.log",
+    benchmark:
+        "results/benchmarks/probe/{model}/{loss}/{train_set}/split{split}.tsv"
+    threads: 1
+    shell:
+        "python -m gmc probe --run-config {params.run_config:q} --features {input.features}"
+        " --manifest {input.manifest} --splits {input.splits} --out-dir {params.out_dir}"
+        " --predictions-dir {params.pred_dir} {params.tests} --threads {threads} > {log} 2>&1"

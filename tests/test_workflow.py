@@ -168,9 +168,9 @@ def test_full_reference_track_reaches_its_table_with_the_sorter(workflow_run):
     # FR splits keep every reference image in one part (train, val or test) of each split
     manifest = pd.read_csv(work / "results" / "manifests" / "demo_fr.csv")
     splits = pd.read_csv(work / "results" / "splits" / "demo_fr" / "random.csv")
-    parts = splits.merge(manifest[["image", "reference"]], on="image", validate="many_to_one")
-    assert parts.groupby(["split", "reference"])["part"].nunique().max() == 1
-    assert parts["reference"].nunique() == 6 and set(parts["part"]) == {"train", "val", "test"}
+    parts = splits.merge(manifest[["image", "reference_path"]], on="image", validate="many_to_one")
+    assert parts.groupby(["split", "reference_path"])["part"].nunique().max() == 1
+    assert parts["reference_path"].nunique() == 6 and set(parts["part"]) == {"train", "val", "test"}
 
 
 def test_snakemakes_own_report_has_the_figures_and_tables(workflow_run):

@@ -79,6 +79,24 @@ def feature_file(dataset, model):
     return feature_cache_path(dataset, spec)
 
 
+def probe_inputs(w):
+    tests = BENCH.test_sets(w.train_set)
+    return {
+        "features": feature_file(w.train_set, w.model),
+        "manifest": manifest_path(w.train_set),
+        "splits": split_path(w.train_set),
+        "test_manifests": [manifest_path(t) for t in tests],
+        "test_features": [feature_file(t, w.model) for t in tests],
+    }
+
+
+def probe_test_args(w):
+    """`--test-features NAME MANIFEST FEATURES` for each test set of a probe run (its training set first)."""
+    return " ".join(
+        f"--test-features {t} {manifest_path(t)} {feature_file(t, w.model)}" for t in BENCH.test_sets(w.train_set)
+    )
+
+
 #: every weight file of the configured runs (rule fetch_weights)
 WEIGHT_FILES = sorted({f for run in RUNS + ABLATION_RUNS for f in weight_files(run.model)})
 

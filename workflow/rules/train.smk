@@ -115,17 +115,6 @@ rule features:
         " --threads {threads} > {log} 2>&1"
 
 
-def probe_inputs(w):
-    tests = BENCH.test_sets(w.train_set)
-    return {
-        "features": feature_file(w.train_set, w.model),
-        "manifest": manifest_path(w.train_set),
-        "splits": split_path(w.train_set),
-        "test_manifests": [manifest_path(t) for t in tests],
-        "test_features": [feature_file(t, w.model) for t in tests],
-    }
-
-
 rule probe:
     # ridge on the cached features, alpha by cross-validation on the split's training part only; writes
     # the run record and the predictions of every test set, as train + predict do for the other models
@@ -143,9 +132,7 @@ rule probe:
         run_config=lambda w: json.dumps(BENCH.run_config(run_of(w)), sort_keys=True),
         out_dir=lambda w: run_of(w).run_dir,
         pred_dir=run_dir_predictions,
-        tests=lambda w: " ".join(
-            f"--test-features {t} {manifest_path(t)} {feature_file(t, w.model)}" for t in BENCH.test_sets(w.train_set)
-        ),
+        tests=probe_test_args,
     conda:
         CONDA_ENV
     log:

@@ -170,3 +170,14 @@ def test_sorter_shapes_and_bad_lengths():
         with pytest.raises(ValueError, match="sorter length must be an integer >= 2"):
             Sorter(bad)
     assert sum(p.numel() for p in Sorter(16).parameters()) == 470_872
+
+
+def test_the_demo_config_pre_trains_the_sorter_at_the_tested_setting():
+    """config/config.yaml's `sorter:` is DEMO, so the bound checked above holds for the demo's sorter."""
+    import yaml
+
+    from tests.conftest import REPO
+
+    sorter = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["sorter"]
+    keys = {"vectors": "n_vectors"}
+    assert {keys.get(k, k): v for k, v in sorter.items()} == DEMO

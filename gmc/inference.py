@@ -14,12 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import torch
 
 from gmc.data.crops import Views
 from gmc.data.loading import load_image_set
-from gmc.io import write_csv
+from gmc.predictions import check_test_set_names, is_intra, write_prediction_file
 from gmc.training.engine import load_trained_model, predict
 from gmc.training.seeding import select_device
 
@@ -51,18 +50,10 @@ def predict_run(
     cfg = state["run_config"]
     views = Views.from_run_config(cfg)
     tta = cfg["train"].get("tta", "none")  # absent from run configs written before the option existed
-    names = [t.name for t in test_sets]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"test set(s) given twice: {duplicates}")
+    check_test_set_names([t.name for t in test_sets])
     written = []
     for test in test_sets:
-        intra = test.name == cfg["train_set"]
-        if intra and split_csv is None:
-            raise ValueError(
-                f"{test.name!r} is the run's training set: pass its split file (--splits) so that only "
-                f"the test part of split {cfg['split']} is scored"
-            )
+        intra = is_intra(test.name, cfg, split_csv)
         data = load_image_set(
             test.manifest,
             test.cache,
@@ -73,16 +64,17 @@ def predict_run(
         views.check_fits(data.images, f"test set {test.name} ({test.cache})")
         with torch.inference_mode():
             scores = predict(model, data, dev, batch_size, bool(cfg["train"].get("amp", False)), views, tta)
-        frame = pd.DataFrame(
-            {"image": data.names, "mos": data.mos.numpy().astype(float), "prediction": scores}
+        written.append(
+            write_prediction_file(
+                out_dir,
+                test.name,
+                data.names,
+                data.mos.numpy().astype(float),
+                scores,
+                cfg,
+                selection=cfg["train"]["selection"],
+                tta=tta,
+                config_hash=state["config_hash"],
+            )  # fmt: skip
         )
-        for column in ("model", "loss", "loss_role", "train_set", "split"):
-            frame[column] = cfg[column]
-        frame["test_set"] = test.name
-        frame["selection"] = cfg["train"]["selection"]
-        frame["tta"] = tta
-        frame["config_hash"] = state["config_hash"]
-        out = Path(out_dir) / f"{test.name}.csv"
-        write_csv(out, frame)
-        written.append(out)
     return written

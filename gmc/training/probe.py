@@ -40,8 +40,9 @@ from gmc.data.protocol import DataProtocol
 from gmc.data.splits import checked_split
 from gmc.errors import ConfigError
 from gmc.features import FeatureSpec, load_feature_cache, model_feature_spec
-from gmc.io import write_csv, write_json, write_text
+from gmc.io import write_json, write_text
 from gmc.models import get_model_card, resolved_options
+from gmc.predictions import check_test_set_names, is_intra, write_prediction_file
 from gmc.probe import DEFAULT_FOLDS, ProbeModel, fit_probe, load_probe, predict_probe, save_probe
 
 log = logging.getLogger(__name__)
@@ -213,36 +214,25 @@ def predict_probe_run(
     probe, extra = load_probe(probe_npz)
     cfg, hash_ = extra["run_config"], extra["config_hash"]
     spec = FeatureSpec(**extra["features"])
-    names = [t.name for t in test_sets]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"test set(s) given twice: {duplicates}")
+    check_test_set_names([t.name for t in test_sets])
     written = []
     for test in test_sets:
         manifest = read_manifest(test.manifest)
         features = load_feature_cache(test.features, spec, manifest_csv=test.manifest)
         rows = np.arange(len(manifest))
-        if test.name == cfg["train_set"]:
-            if split_csv is None:
-                raise ValueError(
-                    f"{test.name!r} is the run's training set: pass its split file (--splits) so that only "
-                    f"the test part of split {cfg['split']} is scored"
-                )
+        if is_intra(test.name, cfg, split_csv):
             rows = np.flatnonzero(_parts(manifest, split_csv, cfg["split"], test.manifest) == "test")
-        frame = pd.DataFrame(
-            {
-                "image": manifest["image"].to_numpy()[rows],
-                "mos": manifest["mos"].to_numpy(dtype=float)[rows],
-                "prediction": predict_probe(probe, features[rows]),
-            }
+        written.append(
+            write_prediction_file(
+                out_dir,
+                test.name,
+                manifest["image"].to_numpy()[rows],
+                manifest["mos"].to_numpy(dtype=float)[rows],
+                predict_probe(probe, features[rows]),
+                cfg,
+                selection=SELECTION,
+                tta="none",
+                config_hash=hash_,
+            )  # fmt: skip
         )
-        for column in ("model", "loss", "loss_role", "train_set", "split"):
-            frame[column] = cfg[column]
-        frame["test_set"] = test.name
-        frame["selection"] = SELECTION
-        frame["tta"] = "none"
-        frame["config_hash"] = hash_
-        out = Path(out_dir) / f"{test.name}.csv"
-        write_csv(out, frame)
-        written.append(out)
     return written

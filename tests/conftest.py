@@ -129,3 +129,13 @@ def chromium() -> str:
         if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
             pytest.fail(f"CI is set, so the browser check may not be skipped: {err}")
         pytest.skip(str(err))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one thread for a test module (CPU-heavy model tests; the suite runs one worker per core),
+    restored afterwards. Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -33,12 +33,7 @@ DEMO = {"length": 16, "n_vectors": 2000, "epochs": 3, "batch_size": 32, "lr": 2e
 ACCURACY_BOUND = 0.2
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -23,13 +23,7 @@ from gmc.training.checkpoint import load_checkpoint
 from gmc.training.engine import SCHEDULERS, build_scheduler, fit, predict, train_one_epoch
 from tests.conftest import tiny_run_config
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class TinyFR(nn.Module):

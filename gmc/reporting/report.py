@@ -204,8 +204,6 @@ def render_report(
     figure_list = [
         {
             "name": "intra_srocc",
-            "png": "figures/intra_srocc.png",
-            "pdf": "figures/intra_srocc.pdf",
             "alt": "Grouped bar chart of intra-dataset median SROCC per model and loss",
             "caption": "Intra-dataset median SROCC per model and loss for each training set; "
             "points are individual splits (native loss plain, other losses hatched)."
@@ -214,8 +212,6 @@ def render_report(
         },
         {
             "name": "gcc_vs_native",
-            "png": "figures/gcc_vs_native.png",
-            "pdf": "figures/gcc_vs_native.pdf",
             "alt": "Scatter plot of native-loss SROCC against GCC-loss SROCC per split",
             "caption": "SROCC with the native loss (x) vs the GCC loss (y) on the same model, dataset and "
             "split; points above the dashed diagonal are splits where GCC scored higher."
@@ -224,8 +220,6 @@ def render_report(
         },
         {
             "name": "cross_srocc",
-            "png": "figures/cross_srocc.png",
-            "pdf": "figures/cross_srocc.pdf",
             "alt": "Heatmap of cross-dataset median SROCC per model and loss and per train-test pair",
             "caption": "Cross-dataset median SROCC over splits: each row a model and loss, each column a "
             "training set and the set it was tested on whole; n/a where that run was not made."
@@ -234,8 +228,6 @@ def render_report(
         },
         {
             "name": "gcc_differences",
-            "png": "figures/gcc_differences.png",
-            "pdf": "figures/gcc_differences.pdf",
             "alt": "Forest plot of the median SROCC difference GCC minus native with bootstrap intervals",
             "caption": "Median intra-dataset SROCC difference over splits, GCC loss minus native loss, per "
             "model and training set, with its 95 % percentile-bootstrap interval (none under 3 splits) and "
@@ -243,8 +235,6 @@ def render_report(
         },
         {
             "name": "validation_srocc",
-            "png": "figures/validation_srocc.png",
-            "pdf": "figures/validation_srocc.pdf",
             "alt": "Validation SROCC per epoch per model and training set, one line per loss",
             "caption": "Validation SROCC after each epoch (on the split's validation part, never the test "
             "part): mean over splits, band from the lowest to the highest split; native and GCC solid, "
@@ -255,8 +245,6 @@ def render_report(
         *[
             {
                 "name": f"scatter_{model}",
-                "png": f"figures/scatter_{model}.png",
-                "pdf": f"figures/scatter_{model}.pdf",
                 "alt": f"Predictions against MOS of {display.title(models, model)} per loss and test set",
                 "caption": f"{display.title(models, model)}: predictions against MOS (normalised 0-1 scale) "
                 "on each test set, one run per panel (the first split; a test set the model was not trained "

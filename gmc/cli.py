@@ -275,7 +275,7 @@ def _train_args(p):
 
 @command("train", "train one run (model x loss x set x split); resumes from last.pt when rerun")
 def train(args):
-    from gmc.data.loading import load_image_set
+    from gmc.data.loading import load_run_part
     from gmc.io import write_json
     from gmc.provenance import provenance
     from gmc.training.engine import fit
@@ -283,13 +283,15 @@ def train(args):
     _threads(args.threads)
     cfg = args.run_config
     parts = {
-        part: load_image_set(args.manifest, args.cache, split_csv=args.splits, split=cfg["split"], part=part)
+        part: load_run_part(
+            cfg, args.manifest, args.cache, split_csv=args.splits, split=cfg["split"], part=part
+        )
         for part in ("train", "val")
     }
     test = None
     if cfg["train"]["selection"] == "best_on_test":
-        test = load_image_set(
-            args.manifest, args.cache, split_csv=args.splits, split=cfg["split"], part="test"
+        test = load_run_part(
+            cfg, args.manifest, args.cache, split_csv=args.splits, split=cfg["split"], part="test"
         )
     summary = fit(cfg, parts["train"], parts["val"], args.out_dir, test=test)
     write_json(
@@ -348,7 +350,11 @@ def _features_args(p):
     )
     p.add_argument("--weights-file", type=Path, help="the local weight file of a timm tag (default: derived)")
     p.add_argument("--input-size", required=True, type=int, help="the side of the square image cache")
-    p.add_argument("--pooling", default="mean_std", help="a pooling of gmc.features.POOLINGS: mean, mean_std")
+    p.add_argument(
+        "--pooling",
+        default="mean_std",
+        help="a pooling of gmc.features.POOLINGS: mean, mean_std, grid<S> (the maps at S x S)",
+    )
     p.add_argument(
         "--out",
         required=True,

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from gmc.data.crops import Views
-from gmc.data.loading import load_image_set
+from gmc.data.loading import load_run_part
 from gmc.predictions import check_test_set_names, is_intra, write_prediction_file
 from gmc.training.engine import load_trained_model, predict
 from gmc.training.seeding import select_device
@@ -25,7 +25,8 @@ from gmc.training.seeding import select_device
 
 @dataclass(frozen=True)
 class TestSet:
-    """A dataset to score: its key, its manifest and its image cache at the model's input size."""
+    """A dataset to score: its key, its manifest and its image cache at the model's input size (its
+    feature cache for a model that reads frozen-backbone features)."""
 
     name: str
     manifest: Path
@@ -54,7 +55,8 @@ def predict_run(
     written = []
     for test in test_sets:
         intra = is_intra(test.name, cfg, split_csv)
-        data = load_image_set(
+        data = load_run_part(
+            cfg,
             test.manifest,
             test.cache,
             split_csv=split_csv if intra else None,

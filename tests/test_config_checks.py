@@ -122,6 +122,7 @@ def test_any_registered_benchmark_loss_or_variant_is_accepted_and_trained_with_i
     runs = {(r.model, r.loss, r.loss_role) for r in bench.runs() if r.split == 0}
     assert runs == {
         ("probe", "mse", "native"),  # the linear probe names its own losses: [native]
+        ("monet_head", "gcc", "gcc"),  # the head-only MoNet names its own: [gcc]
         ("asna_tiny", "asna_surrogate", "native"),  # the FR grid keeps its own losses (native, gcc)
         ("asna_tiny", "gcc", "gcc"),
         ("monet_tiny", "mse", "native"),
@@ -248,7 +249,13 @@ def test_a_model_entry_may_name_its_own_losses():
     raw = ci()
     raw["models"]["cnniqa"]["losses"] = ["native"]
     runs = {(r.model, r.loss) for r in Benchmark.from_dict(raw).runs() if r.train_set == "demo_scenes"}
-    assert runs == {("monet_tiny", "mse"), ("monet_tiny", "gcc"), ("cnniqa", "l1"), ("probe", "mse")}
+    assert runs == {
+        ("monet_tiny", "mse"),
+        ("monet_tiny", "gcc"),
+        ("cnniqa", "l1"),
+        ("monet_head", "gcc"),  # the head-only MoNet names its own losses: [gcc]
+        ("probe", "mse"),
+    }
     raw["models"]["cnniqa"]["losses"] = ["native", "gcc_typo"]
     rejected(raw, "gcc_typo")
 

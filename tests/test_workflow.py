@@ -26,6 +26,7 @@ pytestmark = pytest.mark.workflow
 
 CONFIGS = ["config/ci.yaml", "local_livec.yaml"]
 MAIN_RUNS = {("monet_tiny", "mse"), ("monet_tiny", "gcc"), ("cnniqa", "l1"), ("cnniqa", "gcc")}
+HEAD_RUNS = {("monet_head", "gcc")}  # MoNet's head on its frozen backbone's cached maps: features + train
 FR_RUNS = {("asna_tiny", "asna_surrogate"), ("asna_tiny", "gcc")}
 PROBE_RUNS = {("probe", "mse")}  # the linear probe: rules features + probe, its native fit only
 TEST_SETS = ["demo_scenes", "demo_textures", "livec"]
@@ -63,14 +64,16 @@ def test_report_has_a_row_for_every_model_loss_dataset(workflow_run):
     scores = pd.read_csv(work / "results" / "scores.csv")
     assert set(scores.columns) >= {"model", "loss", "loss_role", "train_set", "test_set", "split", "metric"}
     combos = set(scores[["model", "loss", "train_set"]].itertuples(index=False, name=None))
-    assert combos == {(m, loss, "demo_scenes") for m, loss in MAIN_RUNS | PROBE_RUNS} | {
+    assert combos == {(m, loss, "demo_scenes") for m, loss in MAIN_RUNS | HEAD_RUNS | PROBE_RUNS} | {
         (m, loss, "demo_fr") for m, loss in FR_RUNS
     }
     assert set(scores["test_set"]) == {*TEST_SETS, "demo_fr"}  # FR runs are tested on FR sets only
     assert set(scores.loc[scores["model"] == "asna_tiny", "test_set"]) == {"demo_fr"}
     assert set(scores["split"]) == {0, 1}
     # runs x splits x test sets x metrics
-    assert len(scores) == (len(MAIN_RUNS | PROBE_RUNS) * 3 + len(FR_RUNS)) * 2 * len(SCORE_METRICS)
+    assert len(scores) == (len(MAIN_RUNS | HEAD_RUNS | PROBE_RUNS) * 3 + len(FR_RUNS)) * 2 * len(
+        SCORE_METRICS
+    )
     assert set(scores["metric"]) == set(SCORE_METRICS)  # PLCC raw and PLCC_logistic both kept
     html = (work / "reports" / "index.html").read_text()
     assert "SYNTHETIC" in html.upper()
@@ -82,12 +85,14 @@ def test_report_has_a_row_for_every_model_loss_dataset(workflow_run):
 def test_one_predict_job_per_run_writes_every_test_set(workflow_run):
     work, _, result = workflow_run
     counts = _job_counts(result.stdout + result.stderr)
-    # 8 main runs + 2 new ablation variants (the third variant is the main monet_tiny/gcc run), 4 FR runs
-    assert counts["train"] == 14 and counts["predict"] == 10 and counts["predict_fr"] == 4
+    # 8 main + 2 head-only runs + 2 new ablation variants (the third variant is the main monet_tiny/gcc
+    # run), 4 FR runs
+    assert counts["train"] == 16 and counts["predict"] == 12 and counts["predict_fr"] == 4
     assert counts["pretrain_sorter"] == 1
-    # the probe: 2 splits fitted on features computed once per dataset (demo_scenes, demo_textures, livec)
-    assert counts["probe"] == 2 and counts["features"] == 3
-    for model, loss in MAIN_RUNS | PROBE_RUNS:
+    # the probe (2 splits) and the head-only MoNet read features computed once per dataset (demo_scenes,
+    # demo_textures, livec) and per pooling (the probe's mean_std, the head's grid2 maps)
+    assert counts["probe"] == 2 and counts["features"] == 6
+    for model, loss in MAIN_RUNS | HEAD_RUNS | PROBE_RUNS:
         folder = work / "results" / "predictions" / model / loss / "demo_scenes" / "split1"
         assert sorted(p.name for p in folder.glob("*.csv")) == [
             "demo_scenes.csv",
@@ -141,12 +146,12 @@ def test_report_draws_every_figure_from_curves_and_predictions(workflow_run):
     work, _, _ = workflow_run
     curves = pd.read_csv(work / "results" / "curves.csv")
     # runs x splits x epochs (2 epochs; the probe's fit is one record)
-    assert len(curves) == (len(MAIN_RUNS) + len(FR_RUNS)) * 2 * 2 + len(PROBE_RUNS) * 2
+    assert len(curves) == (len(MAIN_RUNS | HEAD_RUNS) + len(FR_RUNS)) * 2 * 2 + len(PROBE_RUNS) * 2
     assert curves["val_SROCC"].notna().all()
     figures = {p.stem for p in (work / "reports" / "figures").glob("*.png")} - {"ablation_tiny"}
     assert figures == {
         "intra_srocc", "gcc_vs_native", "gcc_differences", "cross_srocc", "validation_srocc",
-        "scatter_monet_tiny", "scatter_cnniqa", "scatter_asna_tiny", "scatter_probe",
+        "scatter_monet_tiny", "scatter_cnniqa", "scatter_asna_tiny", "scatter_probe", "scatter_monet_head",
     }  # fmt: skip
     html = (work / "reports" / "index.html").read_text()
     for name in figures:

@@ -60,6 +60,7 @@ class Benchmark:
         benchmark.check_crops()
         benchmark.check_sorter_batches()
         benchmark.check_probe_losses()
+        benchmark.check_feature_runs()
         return benchmark
 
     @property
@@ -197,6 +198,32 @@ class Benchmark:
         if "input_size" in entry:
             return int(entry["input_size"])
         return model_card(self.raw, model).default_input_size
+
+    def feature_spec(self, model: str):
+        """The frozen-backbone features ``model``'s runs train on (:func:`gmc.features.run_feature_spec`),
+        or ``None`` when they train on images; an option the card's spec cannot use is a ConfigError."""
+        from gmc.features import run_feature_spec
+
+        entry = self.raw["models"][model]
+        try:
+            return run_feature_spec(entry["arch"], entry.get("options", {}), self.input_size(model))
+        except ValueError as err:
+            raise ConfigError(f"models.{model}.options: {err}") from None
+
+    def check_feature_runs(self) -> None:
+        """A gradient-trained run on cached features (e.g. MoNet with ``freeze_backbone``) sees each image's
+        features as computed once, from the whole image: a flip, an augmentation, test-time augmentation
+        or a crop protocol cannot apply to them, so any of these is a :class:`ConfigError` naming the fix
+        (:func:`gmc.config.settings.feature_run_conflicts`)."""
+        from gmc.config.settings import feature_run_conflicts, feature_run_message
+
+        models = sorted({r.model for r in [*self.runs(), *self.ablation_runs()]})
+        for model in models:
+            if model_card(self.raw, model).trainer != "engine" or self.feature_spec(model) is None:
+                continue
+            fixes = feature_run_conflicts(self.train_settings(model).__dict__, self.protocol(model).as_dict())
+            if fixes:
+                raise ConfigError(feature_run_message(f"models.{model}", fixes))
 
     def stored_size(self, dataset: str) -> tuple[int, int]:
         """(width, height) of ``dataset`` in the cache of crop-protocol models:

@@ -76,3 +76,27 @@ class TrainSettings:
             )
         # a key added after the first release keeps its default, so older run configs still load
         return cls(**{**ADDED_TRAIN_DEFAULTS, **d})
+
+
+def feature_run_conflicts(train: dict, protocol: dict) -> list[str]:
+    """For a gradient-trained run on cached frozen-backbone features: the settings that cannot apply to
+    features computed once per whole image (a flip, an augmentation, test-time augmentation, crops), each
+    as the fix (``train.hflip: false``...); empty when there is none."""
+    fixes = []
+    if train.get("hflip"):
+        fixes.append("train.hflip: false")
+    if train.get("augment", "none") != "none":
+        fixes.append("train.augment: none")
+    if train.get("tta", "none") != "none":
+        fixes.append("train.tta: none")
+    if (protocol or {}).get("kind") == "crop":
+        fixes.append("protocol: {kind: resize}")
+    return fixes
+
+
+def feature_run_message(where: str, fixes: list[str]) -> str:
+    """The error for :func:`feature_run_conflicts`."""
+    return (
+        f"{where}: its runs train on cached backbone features (computed once per whole image), which "
+        f"cannot be flipped, augmented or cropped; set {', '.join(fixes)} in the model's entry"
+    )

@@ -1,4 +1,5 @@
-"""In-memory training data: the cached uint8 images and normalised MOS of one part of one split."""
+"""In-memory training data: the cached uint8 images (or, for a head-only run, the cached frozen-backbone
+features) and normalised MOS of one part of one split."""
 
 from __future__ import annotations
 
@@ -74,6 +75,17 @@ class ImageSet:
         return len(self.names)
 
 
+def _part_index(manifest, manifest_csv, split_csv, split, part) -> np.ndarray:
+    """Manifest positions of one split part (every row when ``part`` is None), manifest order."""
+    if part is None:
+        return np.arange(len(manifest))
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, got {part!r}")
+    rows = checked_split(split_csv, split, manifest, manifest_csv)
+    wanted = set(rows.loc[rows["part"] == part, "image"])
+    return np.flatnonzero(manifest["image"].isin(wanted).to_numpy())
+
+
 def load_image_set(
     manifest_csv: str | Path,
     cache_npy: str | Path,
@@ -85,14 +97,7 @@ def load_image_set(
     """Images of one split part (or of the whole dataset when ``part`` is None), manifest order."""
     manifest = read_manifest(manifest_csv)
     cache = load_cache(cache_npy, manifest_csv)
-    mask = np.ones(len(manifest), dtype=bool)
-    if part is not None:
-        if part not in PARTS:
-            raise ValueError(f"part must be one of {PARTS}, got {part!r}")
-        rows = checked_split(split_csv, split, manifest, manifest_csv)
-        wanted = set(rows.loc[rows["part"] == part, "image"])
-        mask = manifest["image"].isin(wanted).to_numpy()
-    index = np.flatnonzero(mask)
+    index = _part_index(manifest, manifest_csv, split_csv, split, part)
     refs = None
     if (manifest["reference_path"] != "").any():
         refs = _rows(load_cache(cache_npy, manifest_csv, reference=True), index)
@@ -102,3 +107,46 @@ def load_image_set(
         names=manifest["image"].iloc[index].tolist(),
         references=refs,
     )
+
+
+def load_feature_set(
+    manifest_csv: str | Path,
+    features_npy: str | Path,
+    spec,
+    *,
+    split_csv: str | Path | None = None,
+    split: int | None = None,
+    part: str | None = None,
+) -> ImageSet:
+    """Cached frozen-backbone features (:mod:`gmc.features`, checked against ``spec`` and the manifest)
+    of one split part, as an :class:`ImageSet` whose ``images`` are the float32 rows ``[N, D]``."""
+    from gmc.features import load_feature_cache
+
+    manifest = read_manifest(manifest_csv)
+    features = load_feature_cache(features_npy, spec, manifest_csv=manifest_csv)
+    index = _part_index(manifest, manifest_csv, split_csv, split, part)
+    return ImageSet(
+        images=torch.from_numpy(np.ascontiguousarray(features[index])),
+        mos=torch.tensor(manifest["mos"].to_numpy()[index], dtype=torch.float32),
+        names=manifest["image"].iloc[index].tolist(),
+    )
+
+
+def load_run_part(
+    run_config: dict,
+    manifest_csv: str | Path,
+    cache_npy: str | Path,
+    *,
+    split_csv: str | Path | None = None,
+    split: int | None = None,
+    part: str | None = None,
+) -> ImageSet:
+    """What a run trains or predicts on: the cached features of its frozen backbone when its model reads
+    them (:func:`gmc.features.network_feature_spec`; ``cache_npy`` is then a feature cache), else images."""
+    from gmc.features import network_feature_spec
+
+    spec = network_feature_spec(run_config["arch"], run_config["model_options"], run_config["input_size"])
+    kwargs = {"split_csv": split_csv, "split": split, "part": part}
+    if spec is None:
+        return load_image_set(manifest_csv, cache_npy, **kwargs)
+    return load_feature_set(manifest_csv, cache_npy, spec, **kwargs)

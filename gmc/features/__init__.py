@@ -102,8 +102,42 @@ def pool_mean_std(f):
     return torch.cat([mean, std], dim=1)
 
 
+#: ``grid<S>``: the map itself, brought to S x S (:func:`to_grid`), for heads that need positions
+_GRID = re.compile(r"grid([1-9]\d*)")
+
+
+def to_grid(f, size: int):
+    """``f [B, C, H, W]`` brought to ``[B, C, size, size]`` as MoNet brings each level to S x S
+    (:meth:`gmc.models.monet.MoNet.multi_level_features`): unchanged when already that size, adaptive
+    average pooling when both sides are at least ``size``, else bilinear interpolation (align_corners
+    False). Both are linear maps whose weights sum to 1 at every output position, so they commute with
+    MoNet's 1x1 projections: pooling first and projecting after gives the same maps (up to rounding)."""
+    import torch.nn.functional as F  # here, not at module level (light)
+
+    if f.shape[-2:] == (size, size):
+        return f
+    if f.shape[-2] >= size and f.shape[-1] >= size:
+        return F.adaptive_avg_pool2d(f, size)
+    return F.interpolate(f, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def pool_grid(f, size: int):
+    """``grid<S>``: ``to_grid(f, S)`` flattened channel-major, ``[B, C * S * S]`` (``C, S, S`` order)."""
+    return to_grid(f, size).flatten(1)
+
+
 def get_pooling(name: str) -> Pooling:
-    """The pooling registered as ``name``; an unknown name lists the valid ones."""
+    """The pooling registered as ``name``, or ``grid<S>`` for any S >= 1 (registered on first use); an
+    unknown name lists the valid ones."""
+    match = _GRID.fullmatch(name) if isinstance(name, str) else None
+    if match and name not in POOLINGS:
+        size = int(match.group(1))
+        POOLINGS.register(
+            name,
+            Pooling(
+                name, lambda f: pool_grid(f, size), size * size, f"each stage brought to {size} x {size}"
+            ),
+        )
     return POOLINGS.get(name)
 
 
@@ -280,18 +314,40 @@ def load_feature_cache(
     return array
 
 
-def model_feature_spec(arch: str, options: dict, input_size: int) -> FeatureSpec:
-    """The features a frozen-feature model (``ModelCard.trainer == "probe"``) reads: its ``backbone``,
-    ``pretrained`` and ``pooling`` options (its build function's defaults where the options omit them) at
-    ``input_size`` (the run's, i.e. the model entry's, input size). Light: for the DAG and ``gmc probe``."""
+def run_feature_spec(arch: str, options: dict, input_size: int) -> FeatureSpec | None:
+    """The features a run of ``arch`` with config ``options`` trains on, at ``input_size`` (the run's,
+    i.e. the model entry's, input size), or ``None`` when it trains on images: the card's
+    ``cached_features`` of its resolved options (:attr:`gmc.models.ModelCard.cached_features`). Light: for
+    the DAG, ``gmc train``/``predict`` and ``gmc probe``."""
     from gmc.models import get_model_card, resolved_options
 
     card = get_model_card(arch)
-    resolved = resolved_options(card, options)
-    missing = [k for k in ("backbone", "pretrained", "pooling") if k not in resolved]
-    if card.trainer != "probe" or missing:
+    triple = card.cached_features(resolved_options(card, options))
+    if triple is None:
+        return None
+    backbone, pretrained, pooling = triple
+    return FeatureSpec.of(backbone, pretrained, input_size, pooling)
+
+
+def network_feature_spec(arch: str, options: dict, input_size: int) -> FeatureSpec | None:
+    """The cached features the *network* of a gradient-trained run takes as input (a head-only model, e.g.
+    MoNet with ``freeze_backbone``; ``gmc train`` and ``gmc predict`` then read feature caches), or
+    ``None`` when it takes images. A probe (``trainer: probe``) is fitted on features but its network
+    (:mod:`gmc.models.linear_probe`) carries its backbone and scores images, so it gives ``None`` here."""
+    from gmc.models import get_model_card
+
+    if get_model_card(arch).trainer != "engine":
+        return None
+    return run_feature_spec(arch, options, input_size)
+
+
+def model_feature_spec(arch: str, options: dict, input_size: int) -> FeatureSpec:
+    """:func:`run_feature_spec` for a model that must read features (e.g. ``gmc probe``): a model that
+    trains on images is a ``ValueError`` naming it."""
+    spec = run_feature_spec(arch, options, input_size)
+    if spec is None:
         raise ValueError(
-            f"model {arch!r} does not train on cached features (trainer {card.trainer!r}; options "
-            f"backbone/pretrained/pooling missing: {missing})"
+            f"model {arch!r} with options {options} does not train on cached features (its card's "
+            "cached_features gives none for these options)"
         )
-    return FeatureSpec.of(resolved["backbone"], resolved["pretrained"], input_size, resolved["pooling"])
+    return spec

@@ -30,6 +30,10 @@ def _no_weights(**_) -> list[str]:
     return []
 
 
+def _no_features(options: dict) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class ModelCard:
     """What the harness needs to know about a model family.
@@ -65,6 +69,11 @@ class ModelCard:
     #: images) or ``probe`` (closed form on cached frozen-backbone features: ``gmc features`` once per
     #: dataset, then ``gmc probe``; :mod:`gmc.probe`)
     trainer: str = "engine"
+    #: the frozen-backbone features a run trains on, from its resolved options (:func:`resolved_options`):
+    #: ``(backbone, pretrained, pooling)`` at the run's input size (:func:`gmc.features.run_feature_spec`),
+    #: or ``None`` when its runs train on images. Runs that read features get ``results/features/...``
+    #: (rule ``features``) where other runs get image caches: the probe, and MoNet with ``freeze_backbone``.
+    cached_features: Callable[[dict], tuple[str, Any, str] | None] = field(default=_no_features)
 
     def options(self) -> tuple[str, ...] | None:
         """The option names ``build`` accepts, or ``None`` when it accepts any (undeclared ``**options``)."""
@@ -106,12 +115,14 @@ def register_model(
     normalisation: str = "",
     sources: Mapping[str, str] | None = None,
     trainer: str = "engine",
+    cached_features: Callable[[dict], tuple[str, Any, str] | None] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator registering a model factory ``build(**options) -> nn.Module`` under ``name``.
 
     Keep heavy imports inside ``build``. ``options``: the accepted option names, needed only when
     ``build`` takes ``**options``. ``protocol``, ``recipe``, ``paper_backbone``, ``normalisation`` and
-    ``sources``: the published metadata (:class:`ModelCard`). ``trainer``: one of :data:`TRAINERS`."""
+    ``sources``: the published metadata (:class:`ModelCard`). ``trainer``: one of :data:`TRAINERS`.
+    ``cached_features``: :attr:`ModelCard.cached_features` (default: the model trains on images)."""
     if trainer not in TRAINERS:
         raise ValueError(f"model {name!r}: trainer {trainer!r} is not one of {TRAINERS}")
 
@@ -131,6 +142,7 @@ def register_model(
             normalisation=normalisation,
             sources=dict(sources or {}),
             trainer=trainer,
+            cached_features=cached_features or _no_features,
         )
         MODELS.register(name, card)
         return build

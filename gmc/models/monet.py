@@ -45,9 +45,10 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 from torch import nn
+
+from gmc.features import to_grid
 
 
 class SpatialSelfAttention(nn.Module):
@@ -159,6 +160,41 @@ def cnn_head(channels: int, size: int) -> nn.Sequential:
     return nn.Sequential(*layers, nn.Flatten())
 
 
+class CachedMaps(nn.Module):
+    """The backbone of a head-only MoNet (``freeze_backbone``): no parameters; ``forward(x)`` takes a
+    backbone's four maps already brought to S x S and flattened, ``x [B, sum_s C_s S^2]`` (the ``grid<S>``
+    features of :mod:`gmc.features`, computed once per dataset by the frozen backbone), and returns them as
+    ``[B, C_s, S, S]``. MoNet's 1x1 projections commute with that pooling (:func:`gmc.features.to_grid`),
+    so the head-only MoNet on cached maps equals the full MoNet with a frozen backbone (tested)."""
+
+    #: MoNet passes the input on unnormalised: the backbone normalised it when the maps were cached
+    takes_features = True
+
+    def __init__(self, backbone: nn.Module, size: int) -> None:
+        super().__init__()
+        self.channels = tuple(int(c) for c in backbone.channels)
+        self.reductions = tuple(getattr(backbone, "reductions", ()))
+        self.size = int(size)
+        self.weights_source = getattr(backbone, "weights_source", "unknown")
+        self.default_mean, self.default_std = backbone.default_mean, backbone.default_std
+
+    @property
+    def dim(self) -> int:
+        """The width of a cached feature row, ``sum_s C_s S^2``."""
+        return sum(self.channels) * self.size * self.size
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if x.dim() != 2 or x.shape[1] != self.dim:
+            raise ValueError(
+                f"a head-only MoNet takes cached maps [B, {self.dim}] (channels {self.channels} at "
+                f"{self.size} x {self.size}), got {tuple(x.shape)}: were the features computed with pooling "
+                f"grid{self.size} for this backbone?"
+            )
+        s = self.size
+        parts = torch.split(x, [c * s * s for c in self.channels], dim=1)
+        return [p.reshape(x.shape[0], c, s, s) for p, c in zip(parts, self.channels, strict=True)]
+
+
 def default_heads(channels: int) -> int:
     """Heads of the transformer block: 12 for 768 (the paper), else a divisor of C with head dim >= 8."""
     for h in (12, 8, 6, 4, 3, 2):
@@ -216,17 +252,15 @@ class MoNet(nn.Module):
         self.weights_source = getattr(backbone, "weights_source", "unknown")
 
     def multi_level_features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The four levels as [B, C, D]: normalised input -> backbone -> 1x1 projection -> S x S."""
-        out = []
-        for proj, f in zip(self.project, self.backbone((x - self.mean) / self.std), strict=True):
-            f = proj(f)
-            if f.shape[-2:] != (self.size, self.size):
-                if f.shape[-2] >= self.size and f.shape[-1] >= self.size:
-                    f = F.adaptive_avg_pool2d(f, self.size)
-                else:
-                    f = F.interpolate(f, size=(self.size, self.size), mode="bilinear", align_corners=False)
-            out.append(f.flatten(2))
-        return out
+        """The four levels as [B, C, D]: normalised input -> backbone -> 1x1 projection -> S x S
+        (:func:`gmc.features.to_grid`). A head-only MoNet's input is the cached maps (:class:`CachedMaps`),
+        which are not normalised again."""
+        if not getattr(self.backbone, "takes_features", False):
+            x = (x - self.mean) / self.std
+        return [
+            to_grid(proj(f), self.size).flatten(2)
+            for proj, f in zip(self.project, self.backbone(x), strict=True)
+        ]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.multi_level_features(x)
@@ -244,4 +278,4 @@ def parameter_counts(model: MoNet) -> dict[str, int]:
     return {"backbone": backbone, "head": total - backbone, "total": total}
 
 
-__all__ = ["MAL", "MoNet", "cnn_head", "default_heads", "parameter_counts"]
+__all__ = ["MAL", "CachedMaps", "MoNet", "cnn_head", "default_heads", "parameter_counts"]

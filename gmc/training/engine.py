@@ -43,9 +43,11 @@ import torch
 from torch import nn
 
 from gmc.config import TrainSettings, config_hash
+from gmc.config.settings import feature_run_conflicts, feature_run_message
 from gmc.data.crops import Views
 from gmc.data.loading import ImageSet
 from gmc.errors import ConfigError, InputFileError
+from gmc.features import network_feature_spec
 from gmc.io import kill_point, write_json, write_text
 from gmc.losses import build_loss
 from gmc.models import build_model
@@ -136,7 +138,10 @@ def _forward(model: nn.Module, x: torch.Tensor, ref: torch.Tensor | None) -> tor
 
 
 def _to_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """uint8 [B, 3, H, W] -> float in [0, 1] on ``device``."""
+    """uint8 images [B, 3, H, W] -> float in [0, 1] on ``device``; cached features (float32 [B, D], the
+    input of a head-only model, :func:`gmc.data.loading.load_run_part`) go to ``device`` as they are."""
+    if images.dtype != torch.uint8:
+        return images.to(device, non_blocking=True).float()
     return images.to(device, non_blocking=True).float().div_(255.0)
 
 
@@ -401,6 +406,10 @@ def _start_run(run_config: dict, run_dir: Path, test: ImageSet | None) -> _Run:
         raise ValueError("selection 'best_on_test' needs the test part; pass test=...")
     get_augmentation(settings.augment)  # an unknown name fails here, before any work
     get_tta(settings.tta)
+    if network_feature_spec(run_config["arch"], run_config["model_options"], run_config["input_size"]):
+        fixes = feature_run_conflicts(run_config["train"], run_config.get("protocol") or {})
+        if fixes:  # the workflow's config check says this before any job; gmc train alone says it here
+            raise ConfigError(feature_run_message(f"model {run_config['model']!r}", fixes))
     run_dir.mkdir(parents=True, exist_ok=True)
     device = select_device(run_config.get("device", "auto"), deterministic=settings.deterministic)
     views = Views.from_run_config(run_config)

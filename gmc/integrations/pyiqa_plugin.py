@@ -27,17 +27,18 @@ imports neither torch nor pyiqa (``tests/test_pyiqa_plugin.py`` checks it).
 is consulted; no entry-point group adds to it. Adding a name there would mean patching pyiqa's module
 state, which this plug-in does not do. The arch registry is the hook pyiqa offers: besides
 ``build_network``, it serves pyiqa's own option files (``network: {type: GMCRun, pretrained_model_path:
-...}`` in ``pyiqa/test.py``). ``pyiqa.create_metric(<an NR metric>, type="GMCRun",
-pretrained_model_path=...)`` also builds this network (pyiqa lets keyword options override the default
-``type``), with pyiqa's ``InferenceModel`` around it (file paths as input, the [0, 1] range check), but the
-metric then carries the other metric's name, ``score_range`` and ``lower_better``; it is not the documented
-call.
+...}``, built by ``GeneralIQAModel`` in ``pyiqa/test.py``). A workaround, not the documented call:
+``pyiqa.create_metric("entropy", type="GMCRun", pretrained_model_path=...)`` builds this network inside
+pyiqa's ``InferenceModel`` (file paths as input, the [0, 1] check), because pyiqa lets keyword options
+replace a metric's default ``type``; it works only with a borrowed NR metric whose default options are its
+type alone, and the metric then carries that metric's name and ``score_range``.
 
 **What it returns**: the model's raw prediction, exactly what ``gmc predict`` writes in its CSV's
-``prediction`` column for the same image (higher = better quality, on the scale of the run's training
-targets: the training set's MOS normalised to [0, 1], not clipped), so as a pyiqa metric it is
-``lower_better=False``. It is a scorer, not a loss: images are quantised to 8 bits (below) and no
-gradient flows (``as_loss`` is not supported).
+``prediction`` column for the same image: higher = better quality (so, as a pyiqa metric,
+``lower_better=False``), on the scale of the run's training targets (``train.label_scaling``; by default
+the training set's MOS normalised to [0, 1]), not clipped. It is a scorer, not a loss: images are
+quantised to 8 bits as in an image cache (:mod:`gmc.integrations.pyiqa_arch`) and no gradient flows
+(``as_loss`` is not supported).
 """
 
 from __future__ import annotations

@@ -14,13 +14,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
+from torch import nn
 
 from gmc.data.crops import Views
-from gmc.data.loading import load_run_part
+from gmc.data.loading import ImageSet, load_run_part
 from gmc.predictions import check_test_set_names, is_intra, write_prediction_file
 from gmc.training.engine import load_trained_model, predict
 from gmc.training.seeding import select_device
+
+
+@dataclass(frozen=True)
+class ScoringProtocol:
+    """How a run's model scores images at test time, read from its run config: the views (whole image
+    for ``resize`` protocols, the test crops for ``crop`` ones), the test-time augmentation and mixed
+    precision. ``gmc predict`` and the pyiqa plug-in (:mod:`gmc.integrations.pyiqa_arch`) both score
+    through :meth:`score`, so they feed the model the same inputs."""
+
+    views: Views
+    tta: str
+    amp: bool
+
+    @classmethod
+    def from_run_config(cls, cfg: dict) -> ScoringProtocol:
+        # ``tta`` is absent from run configs written before the option existed
+        return cls(
+            Views.from_run_config(cfg), cfg["train"].get("tta", "none"), bool(cfg["train"].get("amp", False))
+        )
+
+    def score(self, model: nn.Module, data: ImageSet, device: torch.device, batch_size: int) -> np.ndarray:
+        """Scores of every image of ``data`` (uint8 images at the model's cache size), in order."""
+        with torch.inference_mode():
+            return predict(model, data, device, batch_size, self.amp, self.views, self.tta)
 
 
 @dataclass(frozen=True)
@@ -49,8 +75,7 @@ def predict_run(
     dev = select_device(device)
     model, state = load_trained_model(checkpoint, dev)
     cfg = state["run_config"]
-    views = Views.from_run_config(cfg)
-    tta = cfg["train"].get("tta", "none")  # absent from run configs written before the option existed
+    protocol = ScoringProtocol.from_run_config(cfg)
     check_test_set_names([t.name for t in test_sets])
     written = []
     for test in test_sets:
@@ -63,9 +88,8 @@ def predict_run(
             split=cfg["split"] if intra else None,
             part="test" if intra else None,
         )
-        views.check_fits(data.images, f"test set {test.name} ({test.cache})")
-        with torch.inference_mode():
-            scores = predict(model, data, dev, batch_size, bool(cfg["train"].get("amp", False)), views, tta)
+        protocol.views.check_fits(data.images, f"test set {test.name} ({test.cache})")
+        scores = protocol.score(model, data, dev, batch_size)
         written.append(
             write_prediction_file(
                 out_dir,
@@ -75,7 +99,7 @@ def predict_run(
                 scores,
                 cfg,
                 selection=cfg["train"]["selection"],
-                tta=tta,
+                tta=protocol.tta,
                 config_hash=state["config_hash"],
             )  # fmt: skip
         )

@@ -41,12 +41,19 @@ def _width_height(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
 def load_image(path: str | Path, size: int | tuple[int, int]) -> np.ndarray:
     """Decode an image to RGB and resize it (bicubic) to ``size`` x ``size`` or to (width, height);
     returns uint8 [3, H, W]."""
-    width, height = _width_height(size)
     with Image.open(path) as im:
-        im = im.convert("RGB")
-        if im.size != (width, height):
-            im = im.resize((width, height), Image.Resampling.BICUBIC)
-        return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()
+        return resize_image(im, size)
+
+
+def resize_image(im: Image.Image, size: int | tuple[int, int]) -> np.ndarray:
+    """``im`` in RGB, resized (bicubic, aspect not kept) to ``size`` x ``size`` or to (width, height) unless
+    it has that size already, as uint8 [3, H, W]: the cache's preprocessing, also applied to images scored
+    outside a cache (:mod:`gmc.integrations.pyiqa_arch`)."""
+    width, height = _width_height(size)
+    im = im.convert("RGB")
+    if im.size != (width, height):
+        im = im.resize((width, height), Image.Resampling.BICUBIC)
+    return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()
 
 
 def file_sha256(path: str | Path) -> str:

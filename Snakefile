@@ -37,6 +37,22 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
 
+# On a cluster (profiles/slurm) these run on the submitting machine, not as Slurm jobs: downloads (compute
+# nodes often have no internet) and the model-free steps that take seconds (split files, score and run
+# tables, reports). Data preparation that decodes every image (demo_data, manifest, cache) stays a job.
+localrules:
+    fetch,
+    fetch_weight_file,
+    split,
+    score,
+    aggregate,
+    score_ablations,
+    aggregate_ablations,
+    report,
+    ablation_report,
+    check_report,
+
+
 rule all:
     default_target: True
     input:

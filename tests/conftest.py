@@ -108,14 +108,17 @@ def copy_workflow(dst: Path, with_packages: bool = False) -> Path:
     return dst
 
 
-def run_snakemake(workdir: Path, configfiles: str | list[str], *args: str) -> subprocess.CompletedProcess:
+def run_snakemake(
+    workdir: Path, configfiles: str | list[str], *args: str, timeout: float = 1800
+) -> subprocess.CompletedProcess:
     """``snakemake --cores 2 <args> --configfile <configfiles>`` in ``workdir`` with this interpreter
-    (targets go before ``--configfile``, which takes every following word as a file)."""
+    (targets go before ``--configfile``, which takes every following word as a file), killed after
+    ``timeout`` seconds (subprocess.TimeoutExpired)."""
     files = [configfiles] if isinstance(configfiles, str) else list(configfiles)
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args, "--configfile", *files]
     # the rules call `python -m gmc`: make it this interpreter even when its venv is not activated
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=1800, env=env)
+    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 @pytest.fixture(scope="session")

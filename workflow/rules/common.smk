@@ -173,3 +173,31 @@ def ablation_report_inputs(wildcards):
 # GMC_ALLOCATOR=glibc-tunables (default)|jemalloc|glibc chooses; a user's own LD_PRELOAD/MALLOC_CONF or
 # GLIBC_TUNABLES wins.
 shell.prefix(shell_prefix().replace("{", "{{").replace("}", "}}"))  # braces: not wildcards
+
+
+
+#: the marker of the values a cluster profile leaves to its user (profiles/slurm: account, partitions)
+PROFILE_PLACEHOLDER = "CHANGE_ME"
+
+
+def check_profile_placeholders():
+    """Stop at parse time, naming each one, while a resource of the profile still holds a CHANGE_ME
+    placeholder (profiles/slurm's account and partitions), instead of a job failing in sbatch later."""
+    settings = workflow.resource_settings
+    scopes = [("default-resources", settings.default_resources or {})]
+    scopes += [(f"set-resources: {rule}", mapping) for rule, mapping in settings.overwrite_resources.items()]
+    left = [
+        f"{scope}: {name}: {resource.raw}"
+        for scope, mapping in scopes
+        for name, resource in mapping.items()
+        if PROFILE_PLACEHOLDER in str(getattr(resource, "raw", resource))
+    ]
+    if left:
+        raise WorkflowError(
+            "The profile still has placeholder values:\n  " + "\n  ".join(left) + "\nReplace them in "
+            "profiles/slurm/config.yaml (or a copy of it) with your cluster's account (sacctmgr show assoc "
+            'user=$USER) and CPU and GPU partitions (sinfo -o "%P %G %l"): README, "Running on a Slurm cluster".'
+        )
+
+
+check_profile_placeholders()

@@ -271,6 +271,7 @@ def _train_args(p):
     p.add_argument("--splits", required=True, type=Path)
     p.add_argument("--out-dir", required=True, type=Path)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--init-from", type=Path, help="model.pt of the run named by the config's init_from")
 
 
 @command("train", "train one run (model x loss x set x split); resumes from last.pt when rerun")
@@ -293,7 +294,7 @@ def train(args):
         test = load_run_part(
             cfg, args.manifest, args.cache, split_csv=args.splits, split=cfg["split"], part="test"
         )
-    summary = fit(cfg, parts["train"], parts["val"], args.out_dir, test=test)
+    summary = fit(cfg, parts["train"], parts["val"], args.out_dir, test=test, init_checkpoint=args.init_from)
     write_json(
         args.out_dir / "run.json",
         {"run_config": cfg, "summary": summary, "threads": args.threads, "provenance": provenance()},

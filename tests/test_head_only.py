@@ -153,3 +153,59 @@ def test_engine_trains_the_head_on_features_and_leaves_them_unchanged(tmp_path):
     assert torch.equal(train.images, before)
     with pytest.raises(ConfigError, match="train.hflip: false"):
         fit({**cfg, "train": {**cfg["train"], "hflip": True}}, train, val, tmp_path / "run2")
+
+
+# ----------------------------------------------------------------------------------- warm start (LP-FT)
+def test_config_warm_start_needs_its_init_run_in_the_grid():
+    from gmc.config import Benchmark
+
+    raw = _config({"hflip": False})
+    raw["models"]["ft"] = {"arch": "monet", "input_size": 64, "options": HEAD, "init_from": "head"}
+    raw["benchmark"]["models"] = ["ft"]
+    with pytest.raises(ConfigError, match=r"models\.ft\.init_from: .*head/mse/demo_scenes/split0.*no grid"):
+        Benchmark.from_dict(raw)
+    raw["benchmark"]["models"] = ["head", "ft"]
+    bench = Benchmark.from_dict(raw)
+    run = next(r for r in bench.runs() if r.model == "ft")
+    assert bench.init_run(run).run_dir == "results/runs/head/mse/demo_scenes/split0"
+    assert bench.run_config(run)["init_from"] == "head"
+    assert "init_from" not in bench.run_config(next(r for r in bench.runs() if r.model == "head"))
+    raw["models"]["ft"]["init_from"] = "nope"
+    with pytest.raises(ConfigError, match="'nope' is not a key of models"):
+        Benchmark.from_dict(raw)
+    raw["models"]["cnn"] = {"arch": "cnniqa"}
+    raw["models"]["ft"]["init_from"] = "cnn"
+    raw["benchmark"]["models"] = ["cnn", "ft"]
+    with pytest.raises(ConfigError, match="'cnn' is a cnniqa model, not a monet one"):
+        Benchmark.from_dict(raw)
+
+
+def test_warm_start_loads_the_head_and_keeps_the_pretrained_backbone(tmp_path):
+    """A head-only checkpoint warm-starts the full MoNet: every head tensor equals the checkpoint's, every
+    backbone tensor equals a fresh pretrained build's; a checkpoint of another model is refused."""
+    from gmc.models import build_model
+    from gmc.training.checkpoint import BEST_KEYS, save_checkpoint
+    from gmc.training.engine import warm_start
+
+    def save(model, path):
+        state = {"model": model.state_dict(), "run_config": {}, "config_hash": "x", "epoch": 0}
+        save_checkpoint(path, {**state, "selection": {}}, BEST_KEYS - {"format"})
+
+    torch.manual_seed(1)
+    head = build_model("monet", **HEAD, freeze_backbone=True)
+    for p in head.parameters():
+        p.data.add_(0.5)  # unlike any fresh initialisation
+    path = tmp_path / "model.pt"
+    save(head, path)
+    torch.manual_seed(2)
+    full = build_model("monet", **HEAD)
+    fresh = {k: v.clone() for k, v in full.state_dict().items()}
+    kept = warm_start(full, path)
+    state = full.state_dict()
+    assert kept and all(k.startswith("backbone.") for k in kept)
+    assert all(torch.equal(state[k], v) for k, v in head.state_dict().items())
+    assert all(torch.equal(state[k], fresh[k]) for k in kept)
+    other = build_model("monet", **{**HEAD, "feature_channels": 8}, freeze_backbone=True)
+    save(other, path)
+    with pytest.raises(ConfigError, match="does not fit model MoNet"):
+        warm_start(build_model("monet", **HEAD), path)

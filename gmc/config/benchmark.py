@@ -61,6 +61,7 @@ class Benchmark:
         benchmark.check_sorter_batches()
         benchmark.check_probe_losses()
         benchmark.check_feature_runs()
+        benchmark.check_init_runs()
         return benchmark
 
     @property
@@ -321,4 +322,38 @@ class Benchmark:
             "device": self.raw["device"],
             "train": dict(self.train_settings(run.model).__dict__),
             "protocol": self.protocol(run.model).as_dict(),
+            # only when set, so that the config hashes of other runs stay as they were
+            **({"init_from": entry["init_from"]} if "init_from" in entry else {}),
         }
+
+    def init_run(self, run: RunSpec) -> RunSpec | None:
+        """The run whose ``model.pt`` warm-starts ``run`` (``models.<key>.init_from``): the init model's run
+        with the same loss, training set and split; ``None`` without ``init_from``."""
+        init = self.raw["models"][run.model].get("init_from")
+        if init is None:
+            return None
+        return RunSpec(init, run.loss, self.loss_role(init, run.loss), run.train_set, run.split)
+
+    def check_init_runs(self) -> None:
+        """Every warm-started run has its init run in the grids (same loss, training set and split), of
+        the same architecture; otherwise a :class:`ConfigError` naming the fix."""
+        planned = {*self.runs(), *self.ablation_runs()}
+        for run in sorted(planned, key=lambda r: (r.model, r.loss, r.train_set, r.split)):
+            key = self.raw["models"][run.model].get("init_from")
+            if key is None:
+                continue
+            where = f"models.{run.model}.init_from"
+            if key not in self.raw["models"]:
+                raise ConfigError(f"{where}: {key!r} is not a key of models")
+            arch, init_arch = self.raw["models"][run.model]["arch"], self.raw["models"][key]["arch"]
+            if arch != init_arch:
+                raise ConfigError(f"{where}: {key!r} is a {init_arch} model, not a {arch} one")
+            if self.raw["models"][key].get("init_from"):
+                raise ConfigError(f"{where}: {key!r} is itself warm-started; chains are not supported")
+            init = self.init_run(run)
+            if init not in planned:
+                raise ConfigError(
+                    f"{where}: the run {run.model}/{run.loss}/{run.train_set}/split{run.split} starts from "
+                    f"{init.model}/{init.loss}/{init.train_set}/split{init.split}, which no grid trains; add "
+                    f"{init.model!r} to the same benchmark models with the same losses"
+                )

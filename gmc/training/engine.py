@@ -358,6 +358,7 @@ def fit(
     *,
     test: ImageSet | None = None,
     on_epoch_end: Callable[[int, dict], None] | None = None,
+    init_checkpoint: str | Path | None = None,
 ) -> dict:
     """Train one run; write ``run_dir/model.pt`` (the selected epoch), ``log.jsonl`` and
     ``summary.json``; return the summary. While it runs, ``run_dir/checkpoints/last.pt`` holds the
@@ -370,14 +371,23 @@ def fit(
     ``summary.json`` of this config, no ``last.pt``) trains nothing and returns its summary. A
     different config starts afresh. The ops torch has no deterministic implementation for are listed
     in ``summary["nondeterministic_ops"]``.
+
+    ``init_checkpoint``: the ``model.pt`` of the run named by the config's ``init_from`` (a warm start,
+    :func:`warm_start`), loaded into the freshly built model before the first epoch (a resumed run
+    restores its own weights instead).
     """
     run = _start_run(run_config, Path(run_dir), test)
+    if ("init_from" in run.config) != (init_checkpoint is not None):
+        raise ConfigError(
+            f"model {run.config['model']!r}: init_from is {run.config.get('init_from')!r} but the "
+            f"checkpoint given is {init_checkpoint!r}; pass the init run's model.pt (gmc train --init-from)"
+        )
     for part, data in (("training", train), ("validation", val)):
         run.views.check_fits(data.images, f"the {part} images of {run.config['train_set']}")
     complete = _complete_run_summary(run)
     if complete is not None:
         return complete
-    state = _new_state(run, n_train=len(train))
+    state = _new_state(run, n_train=len(train), init_checkpoint=init_checkpoint)
     _resume(state, run)
     targets = training_targets(train, run.settings.label_scaling)
     with record_nondeterministic_ops(state.nondeterministic_ops):
@@ -429,11 +439,40 @@ def _complete_run_summary(run: _Run) -> dict | None:
     return summary
 
 
-def _new_state(run: _Run, n_train: int) -> TrainingState:
-    """Seed every generator from the run's seed, then build the model, loss, optimizer, scheduler and
-    scaler in that fixed order (the order decides which random numbers each one draws)."""
+def warm_start(model: nn.Module, checkpoint: str | Path) -> list[str]:
+    """Load the weights of another run's ``model.pt`` into ``model`` where it has them (LP-FT: a head
+    trained on frozen features, then the whole network): every tensor of the checkpoint must exist in
+    ``model`` with the same shape; the tensors it lacks (e.g. the backbone of a head-only run) keep
+    their values. Returns the names of those. A checkpoint that fits nothing of ``model`` is an error."""
+    weights = load_checkpoint(checkpoint, map_location="cpu", keys=BEST_KEYS)["model"]
+    own = model.state_dict()
+    foreign = sorted(k for k in weights if k not in own or own[k].shape != weights[k].shape)
+    if foreign or not weights:
+        raise ConfigError(
+            f"init_from checkpoint {checkpoint} does not fit model {type(model).__name__}: "
+            f"{len(foreign)} of its {len(weights)} tensors have no counterpart of that shape (e.g. "
+            f"{foreign[:3]}); warm-start from a run of the same architecture and head options"
+        )
+    model.load_state_dict({**own, **weights})
+    kept = sorted(set(own) - set(weights))
+    log.info(
+        "warm start from %s: %d tensors loaded, %d kept (%s...)",
+        checkpoint,
+        len(weights),
+        len(kept),
+        kept[:2],
+    )
+    return kept
+
+
+def _new_state(run: _Run, n_train: int, init_checkpoint: str | Path | None = None) -> TrainingState:
+    """Seed every generator from the run's seed, then build the model (warm-started from
+    ``init_checkpoint`` when given), loss, optimizer, scheduler and scaler in that fixed order (the order
+    decides which random numbers each one draws)."""
     seed_everything(run.config["seed"])
     model = build_model(run.config["arch"], **run.config["model_options"]).to(run.device)
+    if init_checkpoint is not None:
+        warm_start(model, init_checkpoint)
     loss_fn = build_loss(run.config["loss_type"], n_train=n_train, **run.config["loss_options"]).to(
         run.device
     )

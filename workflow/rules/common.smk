@@ -112,6 +112,12 @@ def cache_path(dataset, model):
     return f"results/cache/{dataset}/{BENCH.cache_key(dataset, model)}.npy"
 
 
+def init_checkpoint(w):
+    """[the model.pt that warm-starts this run] (models.<key>.init_from), else []."""
+    init = BENCH.init_run(run_of(w))
+    return [] if init is None else [f"{init.run_dir}/model.pt"]
+
+
 def split_path(dataset):
     return f"results/splits/{dataset}/{SPLIT_PROTOCOL}.csv"
 

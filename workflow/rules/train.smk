@@ -10,6 +10,8 @@ rule train:
         weights=lambda w: weight_files(w.model),
         # ASNA's surrogate loss reads the pre-trained sorter (rule pretrain_sorter)
         sorter=lambda w: BENCH.sorter_files(w.model, w.loss),
+        # a warm start (models.<key>.init_from, e.g. LP-FT) reads the init run's model.pt
+        init=init_checkpoint,
     output:
         model="results/runs/{model}/{loss}/{train_set}/split{split}/model.pt",
         log="results/runs/{model}/{loss}/{train_set}/split{split}/log.jsonl",
@@ -20,6 +22,7 @@ rule train:
     params:
         run_config=lambda w: json.dumps(BENCH.run_config(run_of(w)), sort_keys=True),
         out_dir=lambda w: run_of(w).run_dir,
+        init_arg=lambda w: " ".join(f"--init-from {p}" for p in init_checkpoint(w)),
     conda:
         CONDA_ENV
     log:
@@ -32,7 +35,7 @@ rule train:
     shell:
         "python -m gmc train --run-config {params.run_config:q} --manifest {input.manifest}"
         " --cache {input.cache} --splits {input.splits} --out-dir {params.out_dir}"
-        " --threads {threads} > {log} 2>&1"
+        " --threads {threads} {params.init_arg} > {log} 2>&1"
 
 
 # `snakemake fetch_weights`: every weight file the configured runs need (ablation runs included), so that

@@ -38,20 +38,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from PIL import Image
 
 from gmc import inference
 from gmc.data.cache import build_cache
 from gmc.data.loading import load_image_set
-from gmc.data.manifest import MANIFEST_COLUMNS
 from gmc.integrations.pyiqa_plugin import ARCH_NAME, register
 from gmc.training.engine import fit
 from tests.conftest import REPO, tiny_run_config
-from tests.reliability.helpers_ckpt import plugin_env
+from tests.reliability.helpers_ckpt import plugin_env, write_dataset
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-PARTS = {"train": 24, "val": 8, "test": 8}
 WIDTH, HEIGHT = 24, 20  # the PNGs: neither the model's 16 px nor the crop run's 28 x 24 cache
 STORED = (28, 24)
 CROP_PROTOCOL = {"kind": "crop", "train_crops": 2, "test_crops": 4, "test_crop_mode": "grid"}
@@ -60,25 +57,7 @@ TOLERANCE = {"rtol": 1e-5, "atol": 1e-7}
 
 def _dataset(root: Path) -> tuple[Path, Path, list[Path]]:
     """40 random PNGs whose normalised MOS is their brightness; the manifest, split 0 and the test files."""
-    rng = np.random.default_rng(1)
-    rows, parts, test_files = [], [], []
-    names = [(part, f"{part}{n:02d}.png") for part, count in PARTS.items() for n in range(count)]
-    for i, (part, name) in enumerate(names):
-        pixels = rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
-        path = root / "images" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels).save(path)
-        mos = float(pixels.mean() / 255.0)
-        rows.append([name, path.as_posix(), "", f"c{i}", mos, "", mos])
-        parts.append(part)
-        if part == "test":
-            test_files.append(path)
-    manifest = root / "manifest.csv"
-    table = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
-    table.to_csv(manifest, index=False)
-    splits = root / "splits.csv"
-    pd.DataFrame({"image": table["image"], "split": 0, "part": parts}).to_csv(splits, index=False)
-    return manifest, splits, test_files
+    return write_dataset(root, width=WIDTH, height=HEIGHT, seed=1)
 
 
 def _train_and_predict(root: Path, manifest: Path, splits: Path, config: dict, size) -> pd.DataFrame:

@@ -101,11 +101,16 @@ def load_image_set(
     refs = None
     if (manifest["reference_path"] != "").any():
         refs = _rows(load_cache(cache_npy, manifest_csv, reference=True), index)
+    return _part_set(manifest, index, _rows(cache, index), refs)
+
+
+def _part_set(manifest, index: np.ndarray, rows, references=None) -> ImageSet:
+    """The :class:`ImageSet` of the manifest rows ``index``: ``rows`` (images or features), MOS, names."""
     return ImageSet(
-        images=_rows(cache, index),
+        images=rows,
         mos=torch.tensor(manifest["mos"].to_numpy()[index], dtype=torch.float32),
         names=manifest["image"].iloc[index].tolist(),
-        references=refs,
+        references=references,
     )
 
 
@@ -125,11 +130,7 @@ def load_feature_set(
     manifest = read_manifest(manifest_csv)
     features = load_feature_cache(features_npy, spec, manifest_csv=manifest_csv)
     index = _part_index(manifest, manifest_csv, split_csv, split, part)
-    return ImageSet(
-        images=torch.from_numpy(np.ascontiguousarray(features[index])),
-        mos=torch.tensor(manifest["mos"].to_numpy()[index], dtype=torch.float32),
-        names=manifest["image"].iloc[index].tolist(),
-    )
+    return _part_set(manifest, index, _rows(features, index))
 
 
 def load_run_part(

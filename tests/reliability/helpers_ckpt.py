@@ -50,24 +50,35 @@ class TinyData:
     splits: Path
 
 
-def make_dataset(root: Path) -> TinyData:
-    """Random 16 px PNGs whose normalised MOS is their brightness, with manifest, cache and split 0."""
-    rng = np.random.default_rng(0)
-    rows, parts = [], []
+def write_dataset(
+    root: Path, *, width: int = SIZE, height: int = SIZE, seed: int = 0
+) -> tuple[Path, Path, list[Path]]:
+    """Random PNGs (24/8/8 for train/val/test) whose normalised MOS is their brightness, their manifest
+    and split 0; returns the manifest, the split file and the test images' paths."""
+    rng = np.random.default_rng(seed)
+    rows, parts, test_files = [], [], []
     names = [(part, f"{part}{n:02d}.png") for part, count in PARTS.items() for n in range(count)]
     for i, (part, name) in enumerate(names):
-        pixels = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+        pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
         path = root / "images" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(pixels).save(path)
         mos = float(pixels.mean() / 255.0)
         rows.append([name, path.as_posix(), "", f"c{i}", mos, "", mos])
         parts.append(part)
+        if part == "test":
+            test_files.append(path)
     manifest = root / "manifest.csv"
     table = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     table.to_csv(manifest, index=False)
     splits = root / "splits.csv"
     pd.DataFrame({"image": table["image"], "split": 0, "part": parts}).to_csv(splits, index=False)
+    return manifest, splits, test_files
+
+
+def make_dataset(root: Path) -> TinyData:
+    """:func:`write_dataset` at 16 px, with its 16 px cache."""
+    manifest, splits, _ = write_dataset(root)
     cache = root / "cache" / f"{SIZE}.npy"
     build_cache(manifest, SIZE, cache)
     return TinyData(manifest, cache, splits)

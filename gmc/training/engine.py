@@ -443,7 +443,8 @@ def warm_start(model: nn.Module, checkpoint: str | Path) -> list[str]:
     """Load the weights of another run's ``model.pt`` into ``model`` where it has them (LP-FT: a head
     trained on frozen features, then the whole network): every tensor of the checkpoint must exist in
     ``model`` with the same shape; the tensors it lacks (e.g. the backbone of a head-only run) keep
-    their values. Returns the names of those. A checkpoint that fits nothing of ``model`` is an error."""
+    their values. Returns the names of those. A checkpoint with a tensor ``model`` has no counterpart of
+    that shape for (another architecture or head size), or with no tensor at all, is a ConfigError."""
     weights = load_checkpoint(checkpoint, map_location="cpu", keys=BEST_KEYS)["model"]
     own = model.state_dict()
     foreign = sorted(k for k in weights if k not in own or own[k].shape != weights[k].shape)

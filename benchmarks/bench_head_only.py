@@ -7,9 +7,10 @@ indexing, conversion, forward, loss, backward, optimizer step) on random in-memo
   end to end : the model as configured but with ``freeze_backbone: false``, on uint8 images at its input
                size (random flips off, as for the head-only run);
   head only  : ``freeze_backbone: true``, on float32 feature rows of the width its cached maps have
-               (``sum_s C_s S^2``);
+               (``sum_s C_s S^2``); with ``finetune_last_blocks`` N in the entry, the head and the
+               backbone's last N blocks on rows that end with those blocks' input (partial fine-tuning);
   extraction : the one-time cost a head-only run adds per image: the frozen backbone's forward and the
-               ``grid<S>`` pooling (``gmc.features.extract.extract_features``), per image.
+               ``grid<S>`` (``grid<S>-tail<N>``) pooling (``gmc.features.extract.extract_features``).
 
 Prints images/s (median over repeats) and the ratio, which is the ratio of epoch times at any dataset
 size. Run it with nothing else on the machine:
@@ -64,7 +65,10 @@ def main() -> None:
     with open(args.config) as fh:
         bench = Benchmark.from_dict(yaml.safe_load(fh))
     entry = bench.raw["models"][args.model]
-    options = {**entry.get("options", {}), "freeze_backbone": False}
+    cached_options = {**entry.get("options", {}), "freeze_backbone": True}
+    options = {k: v for k, v in cached_options.items() if k != "finetune_last_blocks"}
+    options["freeze_backbone"] = False
+    tail = cached_options.get("finetune_last_blocks") or 0
     size = bench.input_size(args.model)
     settings = bench.train_settings(args.model)
     loss_fn = build_loss(
@@ -79,7 +83,7 @@ def main() -> None:
     e2e = _epoch_rate(full, data, settings, loss_fn, args.repeats)
 
     torch.manual_seed(0)
-    head = build_model(entry["arch"], **{**options, "freeze_backbone": True})
+    head = build_model(entry["arch"], **cached_options)
     n = args.head_images
     feats = torch.randn(n, head.backbone.dim, generator=g)
     data = ImageSet(images=feats, mos=torch.rand(n, generator=g), names=[""] * n)
@@ -88,7 +92,7 @@ def main() -> None:
     from gmc.features.extract import extract_features
 
     spec = bench.feature_spec(args.model) if entry["options"].get("freeze_backbone") else None
-    pooling = spec.pooling if spec else f"grid{options['feature_size']}"
+    pooling = spec.pooling if spec else f"grid{options['feature_size']}" + (f"-tail{tail}" if tail else "")
     sample = np.asarray(images[: min(32, args.images)])
     start = time.perf_counter()
     extract_features(sample, options["backbone"], size, pooling, pretrained=options.get("pretrained"))
@@ -97,8 +101,11 @@ def main() -> None:
     print(f"model {args.model}: MoNet on {options['backbone']} at {size} px, S = {options['feature_size']}, "
           f"batch {settings.batch_size}, {args.threads} thread(s), loss {args.loss}")  # fmt: skip
     print(f"end to end : {e2e:8.1f} images/s")
-    print(f"head only  : {head_rate:8.1f} images/s  ({head_rate / e2e:.0f}x the end-to-end epoch)")
-    print(f"extraction : {extract_rate:8.1f} images/s  (once per dataset; grid features, frozen backbone)")
+    what = f"last {tail} blocks + head" if tail else "head only"
+    print(f"{what:<11}: {head_rate:8.1f} images/s  ({head_rate / e2e:.1f}x the end-to-end epoch)")
+    print(
+        f"extraction : {extract_rate:8.1f} images/s  (once per dataset: {pooling} features, frozen backbone)"
+    )
 
 
 if __name__ == "__main__":

@@ -354,13 +354,22 @@ def _features_args(p):
     p.add_argument(
         "--pooling",
         default="mean_std",
-        help="a pooling of gmc.features.POOLINGS: mean, mean_std, grid<S> (the maps at S x S)",
+        help="a pooling of gmc.features.POOLINGS: mean, mean_std, grid<S> (the maps at S x S), "
+        "grid<S>-tail<N> (partial fine-tuning: the maps before the last N blocks at S x S, then their input)",
     )
     p.add_argument(
         "--out",
         required=True,
         type=Path,
         help="results/features/<dataset>/<backbone>.<weights>.<size>.<pooling>.npy (+ .json sidecar)",
+    )
+    p.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="POOLING",
+        help="another pooling to compute in the same backbone pass (repeatable); its cache is left in "
+        "shared-pass/ beside --out for that pooling's own `gmc features` to take",
     )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="auto")
@@ -389,6 +398,7 @@ def features(args):
         device=args.device,
         threads=args.threads,
         seed=args.seed,
+        also=args.also,
     )
 
 

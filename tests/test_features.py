@@ -5,6 +5,7 @@ invalidation mechanism), and a deterministic, frozen extraction. Random-init Eff
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -202,3 +203,46 @@ def test_backbone_is_frozen_and_unchanged_by_extraction():
     after = extractor.state_dict()
     assert before.keys() == after.keys()
     assert all(torch.equal(before[k], after[k]) for k in before)  # weights and BatchNorm buffers
+
+
+# ----------------------------------------------------------------------------------------- shared pass
+def test_one_pass_writes_every_pooling_and_the_other_jobs_take_theirs_without_computing(tmp_path):
+    """``gmc features --pooling grid2-tail1 --also mean_std --also grid2``: each cache equals its own
+    single-pooling extraction; the ``mean_std`` job then moves its file into place without reading a
+    single image (its image cache is gone), and a shared-pass file for another manifest is refused,
+    deleted and computed again."""
+    from gmc.cli import main
+    from gmc.features import feature_cache_path, load_feature_cache
+    from gmc.features.extract import extract_features, shared_pass_path
+    from tests.test_probe import _dataset
+
+    manifest, cache, _ = _dataset(tmp_path, "seta", 6, 0)
+    specs = {p: FeatureSpec(LITE0, "random", 32, p) for p in ("grid2-tail1", "mean_std", "grid2")}
+    out = {p: Path(feature_cache_path("seta", s, tmp_path / "features")) for p, s in specs.items()}
+
+    def run(pooling, *also, image_cache=cache):
+        argv = ["features", "--manifest", manifest, "--cache", image_cache, "--pretrained", "none"]
+        argv += ["--input-size", "32", "--pooling", pooling, "--out", out[pooling], "--batch-size", "4"]
+        argv += [a for p in also for a in ("--also", p)]
+        assert main([str(a) for a in argv]) == 0
+
+    run("grid2-tail1", "mean_std", "grid2")
+    images = np.load(cache)
+    for pooling, spec in specs.items():
+        alone = extract_features(images, LITE0, 32, pooling, pretrained=None, batch_size=4)
+        left = out[pooling] if pooling == "grid2-tail1" else shared_pass_path(out[pooling], spec)
+        np.testing.assert_array_equal(load_feature_cache(left, spec, manifest_csv=manifest), alone)
+    assert not out["mean_std"].exists()
+    run("mean_std", image_cache=tmp_path / "no-such-cache.npy")  # taken, not computed
+    assert out["mean_std"].is_file() and not shared_pass_path(out["mean_std"], specs["mean_std"]).exists()
+    np.testing.assert_array_equal(
+        load_feature_cache(out["mean_std"], specs["mean_std"], manifest_csv=manifest),
+        extract_features(images, LITE0, 32, "mean_std", pretrained=None, batch_size=4),
+    )
+    # a shared-pass file of another manifest is not taken: it is deleted and the features are computed
+    stale = shared_pass_path(out["grid2"], specs["grid2"])
+    meta = json.loads(stale.with_suffix(".json").read_text())
+    stale.with_suffix(".json").write_text(json.dumps({**meta, "manifest_sha256": "b" * 64}))
+    run("grid2")
+    assert not stale.exists()
+    assert json.loads(out["grid2"].with_suffix(".json").read_text())["one_pass_for"] == ["grid2"]

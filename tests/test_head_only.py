@@ -76,6 +76,105 @@ def test_head_on_cached_maps_equals_the_full_monet_with_a_frozen_backbone():
         head(torch.zeros(2, 7))
 
 
+# ------------------------------------------------------------------- partial fine-tuning (last blocks)
+def _tail_state(full, part):
+    """``part``'s state from ``full``'s: the head by name, the tail's blocks from the backbone's last ones."""
+    first, state = part.backbone.tail.first, full.state_dict()
+    out = {}
+    for key in part.state_dict():
+        if key.startswith("backbone.tail.blocks."):
+            index, rest = key.removeprefix("backbone.tail.blocks.").split(".", 1)
+            key_full = f"backbone.cnn.blocks.{int(index) + first}.{rest}"
+        else:
+            key_full = key
+        out[key] = state[key_full]
+    return out
+
+
+def test_tail_features_are_the_early_maps_at_s_then_the_input_of_the_last_blocks():
+    """``grid2-tail2`` on Lite0 at 64 px, against the whole backbone's own forward: its maps 1 to 3 (taken
+    before blocks 5-6) block-averaged to 2 x 2 by hand, then map 3 (block 4's output, the input of blocks
+    5-6) whole."""
+    from gmc.features.extract import extract_features
+    from gmc.models.backbones import build_backbone
+
+    images = np.random.default_rng(1).integers(0, 256, (3, 3, 64, 64), dtype=np.uint8)
+    rows = extract_features(images, LITE0, 64, "grid2-tail2", pretrained=LITE0_PYPI, batch_size=3)
+    backbone = build_backbone(LITE0, input_size=64, pretrained=LITE0_PYPI).eval()
+    with torch.no_grad():
+        maps = backbone((torch.from_numpy(images).float() / 255.0 - 0.5) / 0.5)
+    m1, m2, m3 = (m.numpy() for m in maps[:3])
+    assert m1.shape[1:] == (24, 16, 16) and m3.shape[1:] == (112, 4, 4)
+    by_hand = [m1.reshape(3, 24, 2, 8, 2, 8).mean(axis=(3, 5)).reshape(3, -1)]
+    by_hand.append(m2.reshape(3, 40, 2, 4, 2, 4).mean(axis=(3, 5)).reshape(3, -1))
+    by_hand.append(m3.reshape(3, 112, 2, 2, 2, 2).mean(axis=(3, 5)).reshape(3, -1))
+    by_hand.append(m3.reshape(3, -1))
+    np.testing.assert_allclose(rows, np.concatenate(by_hand, axis=1), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("blocks", [2, 3])
+def test_partial_monet_on_tail_features_equals_the_full_monet(blocks):
+    """MoNet with ``finetune_last_blocks`` N on ``grid2-tail<N>`` features equals the full MoNet on the
+    images when both share the head and the last N blocks: same four levels, same scores. Its trainable
+    parameters are the head's and exactly those of the backbone's last N blocks."""
+    from gmc.features.extract import extract_features
+    from gmc.models import build_model
+
+    torch.manual_seed(0)
+    full = build_model("monet", **HEAD).eval()
+    part = build_model("monet", **HEAD, freeze_backbone=True, finetune_last_blocks=blocks).eval()
+    part.load_state_dict(_tail_state(full, part))  # the head, and the last blocks' pretrained weights
+    for p in part.backbone.tail.parameters():
+        p.data.mul_(1.5)  # the tail's own weights must be the ones used, not a copy of the pretrained ones
+    first = 7 - blocks  # Lite0 has 7 blocks
+    for i, block in enumerate(part.backbone.tail.blocks):
+        full.backbone.cnn.blocks[first + i].load_state_dict(block.state_dict())
+    head_and_tail = sum(p.numel() for n, p in full.named_parameters() if not n.startswith("backbone."))
+    head_and_tail += sum(p.numel() for b in full.backbone.cnn.blocks[first:] for p in b.parameters())
+    assert sum(p.numel() for p in part.parameters()) == head_and_tail
+    spec = run_feature_spec("monet", {**HEAD, "freeze_backbone": True, "finetune_last_blocks": blocks}, 64)
+    assert spec.pooling == f"grid2-tail{blocks}"
+    images = np.random.default_rng(0).integers(0, 256, (5, 3, 64, 64), dtype=np.uint8)
+    rows = extract_features(images, LITE0, 64, spec.pooling, pretrained=LITE0_PYPI, batch_size=5)
+    x = torch.from_numpy(images).float() / 255.0
+    with torch.no_grad():
+        for want, got in zip(
+            full.multi_level_features(x), part.multi_level_features(torch.from_numpy(rows)), strict=True
+        ):
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(part(torch.from_numpy(rows)), full(x), rtol=1e-4, atol=1e-5)
+
+
+def test_finetune_last_blocks_needs_a_frozen_backbone_and_a_block_count_that_exists():
+    from gmc.models import build_model
+
+    with pytest.raises(ValueError, match="add freeze_backbone: true"):
+        run_feature_spec("monet", {**HEAD, "finetune_last_blocks": 2}, 64)
+    with pytest.raises(ValueError, match="positive integer.*True"):
+        run_feature_spec("monet", {**HEAD, "freeze_backbone": True, "finetune_last_blocks": True}, 64)
+    with pytest.raises(ValueError, match="from 1 to 6 .*7 blocks.*got 7"):
+        build_model("monet", **HEAD, freeze_backbone=True, finetune_last_blocks=7)
+    with pytest.raises(ValueError, match="'frozen'.*or 'train'.*got 'eval'"):
+        run_feature_spec("monet", {**HEAD, "freeze_backbone": True, "finetune_batchnorm": "eval"}, 64)
+
+
+@pytest.mark.parametrize(("mode", "training"), [("frozen", False), ("train", True)])
+def test_the_last_blocks_batchnorm_is_frozen_unless_asked(mode, training):
+    """``finetune_batchnorm``: frozen BatchNorm layers stay in eval mode when the model trains; the other
+    layers of the tail, and the whole model, follow ``train()``."""
+    from gmc.models import build_model
+
+    model = build_model(
+        "monet", **HEAD, freeze_backbone=True, finetune_last_blocks=2, finetune_batchnorm=mode
+    )
+    model.train()
+    norms = [m for m in model.backbone.tail.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == 15 and all(m.training is training for m in norms)  # 5 blocks x 3 norms
+    assert model.training and model.backbone.tail.training
+    model.eval()
+    assert not any(m.training for m in model.modules())
+
+
 def _config(train=None, **model_extra):
     return {
         "datasets": {"demo_scenes": {"type": "demo", "preset": "demo_scenes", "n_images": 40}},
@@ -101,14 +200,24 @@ def test_config_rejects_flips_augmentation_tta_and_crops_on_cached_features():
     assert bench.feature_spec("head").key() == f"{LITE0}.{LITE0_PYPI}.64.grid2"
 
 
-def test_engine_trains_the_head_on_features_and_leaves_them_unchanged(tmp_path):
+@pytest.mark.parametrize(
+    ("tail", "dim"),
+    [
+        (0, (24 + 40 + 112 + 320) * 4),  # Lite0's four stages at 2 x 2
+        (1, (24 + 40 + 112) * 4 + 192 * 2 * 2),  # three stages at 2 x 2, then block 6's input (64 px / 32)
+    ],
+)
+def test_engine_trains_the_head_on_features_and_leaves_them_unchanged(tmp_path, tail, dim):
     """``fit`` on float feature rows: the loss goes down, the cached inputs are read, never written, and
-    the engine refuses a flip for such a run even without the workflow's config check."""
+    the engine refuses a flip for such a run even without the workflow's config check. With
+    ``finetune_last_blocks`` the last blocks train too: they leave their pretrained weights."""
     from gmc.data.loading import ImageSet
+    from gmc.models import build_model
+    from gmc.training.checkpoint import load_checkpoint
     from gmc.training.engine import fit
 
     torch.manual_seed(0)
-    dim = (24 + 40 + 112 + 320) * 4  # Lite0's four stages at 2 x 2
+    options = {**HEAD, "freeze_backbone": True} | ({"finetune_last_blocks": tail} if tail else {})
     x = torch.randn(48, dim)
     mos = torch.sigmoid(x[:, :8].mean(dim=1) * 4)  # learnable from the features
     train = ImageSet(images=x[:32].clone(), mos=mos[:32], names=[f"t{i}" for i in range(32)])
@@ -117,7 +226,7 @@ def test_engine_trains_the_head_on_features_and_leaves_them_unchanged(tmp_path):
     cfg = {
         "model": "head",
         "arch": "monet",
-        "model_options": {**HEAD, "freeze_backbone": True},
+        "model_options": options,
         "input_size": 64,
         "loss": "mse",
         "loss_type": "mse",
@@ -151,6 +260,15 @@ def test_engine_trains_the_head_on_features_and_leaves_them_unchanged(tmp_path):
     assert log[-1]["train_loss"] < log[0]["train_loss"]
     assert summary["n_train"] == 32
     assert torch.equal(train.images, before)
+    trained = load_checkpoint(tmp_path / "run" / "model.pt")["model"]
+    pretrained = build_model("monet", **options).state_dict()
+    tail_weights = [k for k in pretrained if k.startswith("backbone.tail.") and k.endswith(".weight")]
+    assert len(tail_weights) == (6 if tail else 0)  # block 6: expansion, depthwise, projection + 3 norms
+    assert all(not torch.equal(trained[k], pretrained[k]) for k in tail_weights)
+    # the blocks' BatchNorm statistics stay ImageNet's (finetune_batchnorm: frozen, the default)
+    tail_stats = [k for k in pretrained if k.startswith("backbone.tail.") and "running_" in k]
+    assert len(tail_stats) == (6 if tail else 0)
+    assert all(torch.equal(trained[k], pretrained[k]) for k in tail_stats)
     with pytest.raises(ConfigError, match="train.hflip: false"):
         fit({**cfg, "train": {**cfg["train"], "hflip": True}}, train, val, tmp_path / "run2")
 
@@ -203,6 +321,14 @@ def test_warm_start_loads_the_head_and_keeps_the_pretrained_backbone(tmp_path):
     kept = warm_start(full, path)
     state = full.state_dict()
     assert kept and all(k.startswith("backbone.") for k in kept)
+    assert all(torch.equal(state[k], v) for k, v in head.state_dict().items())
+    assert all(torch.equal(state[k], fresh[k]) for k in kept)
+    # partial fine-tuning from the same head: the head loads, the last blocks keep their pretrained weights
+    part = build_model("monet", **HEAD, freeze_backbone=True, finetune_last_blocks=2)
+    fresh = {k: v.clone() for k, v in part.state_dict().items()}
+    kept = warm_start(part, path)
+    state = part.state_dict()
+    assert kept and all(k.startswith("backbone.tail.blocks.") for k in kept)
     assert all(torch.equal(state[k], v) for k, v in head.state_dict().items())
     assert all(torch.equal(state[k], fresh[k]) for k in kept)
     other = build_model("monet", **{**HEAD, "feature_channels": 8}, freeze_backbone=True)

@@ -19,6 +19,20 @@ feature vector is their concatenation in stage order (multi-scale: every stage c
   TPAMI 2020) and of AdaIN style statistics (Huang and Belongie, ICCV 2017); the mean alone misses how
   much a channel varies over the image, which blur and noise change.
 
+**Partial fine-tuning** (``grid<S>-tail<N>``): the maps a CNN backbone takes before its last N blocks,
+each brought to S x S as by ``grid<S>``, followed by the input of those N blocks whole, ``[C_t, H_t, W_t]``
+flattened channel-major (e.g. Lite0 at 384 px, N = 2: its 24-, 40- and 112-channel maps at S x S, then
+the 112 x 24 x 24 output of block 4 whole; that output is the third map, stored twice so that the layout
+needs no special case). A MoNet with ``finetune_last_blocks: N``
+(:class:`gmc.models.monet.CachedMaps`) runs the last N blocks, with their pretrained weights, on that
+input and trains them with its head; everything before them runs once per image, here.
+
+**Shared pass.** The poolings a config reads from one dataset with one backbone, weights and input size
+come from one backbone pass: the workflow's job for the first of them (sorted by name) computes them all
+(``gmc features --also``, :func:`gmc.features.extract.compute_feature_cache`) and leaves the others in
+``results/features/<dataset>/shared-pass/``; their own jobs run after it and move them into place after
+checking their sidecars. A pooling's values do not depend on which others share its pass (tested).
+
 **Cache files** (:func:`feature_cache_path`): ``results/features/<dataset>/<key>.npy`` with
 ``<key> = <backbone>.<weights>.<input_size>.<pooling>`` (:meth:`FeatureSpec.key`; ``weights`` is the timm
 tag, ``efficientnet_lite0_pypi`` or ``random``), float32 ``[N, D]`` in manifest order, and the sidecar
@@ -65,12 +79,15 @@ class FeatureCacheError(InputFileError):
 # --------------------------------------------------------------------------------------------- poolings
 @dataclass(frozen=True)
 class Pooling:
-    """``pool(f) -> [B, factor * C]`` for a map ``f [B, C, H, W]`` (a torch tensor)."""
+    """``pool(f) -> [B, factor * C]`` for a map ``f [B, C, H, W]`` (a torch tensor). With
+    ``tail_blocks`` N > 0 (``grid<S>-tail<N>``) only the maps the backbone takes before its last N blocks
+    are pooled; the input of those N blocks follows them whole (module docstring)."""
 
     name: str
     pool: Callable[[Any], Any]
     factor: int
     description: str
+    tail_blocks: int = 0
 
 
 POOLINGS: Registry[Pooling] = Registry("pooling")
@@ -102,8 +119,9 @@ def pool_mean_std(f):
     return torch.cat([mean, std], dim=1)
 
 
-#: ``grid<S>``: the map itself, brought to S x S (:func:`to_grid`), for heads that need positions
-_GRID = re.compile(r"grid([1-9]\d*)")
+#: ``grid<S>``: the map itself, brought to S x S (:func:`to_grid`), for heads that need positions;
+#: ``grid<S>-tail<N>``: the same for the maps before the backbone's last N blocks, then those blocks' input
+_GRID = re.compile(r"grid([1-9]\d*)(?:-tail([1-9]\d*))?")
 
 
 def to_grid(f, size: int):
@@ -131,13 +149,11 @@ def get_pooling(name: str) -> Pooling:
     unknown name lists the valid ones."""
     match = _GRID.fullmatch(name) if isinstance(name, str) else None
     if match and name not in POOLINGS:
-        size = int(match.group(1))
-        POOLINGS.register(
-            name,
-            Pooling(
-                name, lambda f: pool_grid(f, size), size * size, f"each stage brought to {size} x {size}"
-            ),
-        )
+        size, tail = int(match.group(1)), int(match.group(2) or 0)
+        what = f"each stage brought to {size} x {size}"
+        if tail:
+            what = f"the stages before the last {tail} blocks brought to {size} x {size}, then their input"
+        POOLINGS.register(name, Pooling(name, lambda f: pool_grid(f, size), size * size, what, tail))
     return POOLINGS.get(name)
 
 

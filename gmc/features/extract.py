@@ -17,6 +17,7 @@ size and thread count give the same bytes; the sidecar records the batch size, d
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -31,7 +32,11 @@ log = logging.getLogger(__name__)
 
 class FeatureExtractor(nn.Module):
     """Frozen backbone + pooling: ``forward(x [B, 3, H, W] in [0, 1]) -> [B, D]`` float32 (module
-    docstring). ``dims``: the width of each stage's pooled vector, in order; ``dim`` their sum."""
+    docstring). ``dims``: the width of each stage's pooled vector, in order; ``dim`` their sum.
+
+    ``also``: more poolings of the same backbone, weights and input size, computed from the same backbone
+    pass by :meth:`forward_all` (``{pooling: [B, D_p]}``); one pass serves every pooling a config needs
+    (rule ``features``, "shared pass"). Each pooling's values do not depend on which others are computed."""
 
     def __init__(
         self,
@@ -40,6 +45,7 @@ class FeatureExtractor(nn.Module):
         weights_file: str | Path | None = None,
         backbone_options: dict | None = None,
         seed: int = 0,
+        also: tuple[str, ...] | list[str] = (),
     ) -> None:
         super().__init__()
         from gmc.models.backbones import build_backbone
@@ -55,25 +61,60 @@ class FeatureExtractor(nn.Module):
                 **(backbone_options or {}),
             )
         self.weights_source = self.backbone.weights_source
-        self.pooling = get_pooling(spec.pooling)
+        names = [spec.pooling, *(p for p in dict.fromkeys(also) if p != spec.pooling)]
+        self.poolings = {name: get_pooling(name) for name in names}
+        self.pooling = self.poolings[spec.pooling]
+        tails = {p.tail_blocks for p in self.poolings.values() if p.tail_blocks}
+        if tails and not hasattr(self.backbone, "run_blocks"):
+            raise ValueError(
+                f"pooling(s) {[n for n, p in self.poolings.items() if p.tail_blocks]} (partial fine-tuning) "
+                f"need a CNN backbone with blocks, not {spec.backbone!r}"
+            )
+        self.tails = tuple(sorted(tails))
         self.register_buffer(
             "mean", torch.tensor(self.backbone.default_mean).view(1, 3, 1, 1), persistent=False
         )
         self.register_buffer(
             "std", torch.tensor(self.backbone.default_std).view(1, 3, 1, 1), persistent=False
         )
-        self.dims = [self.pooling.factor * c for c in self.backbone.channels]
-        self.dim = sum(self.dims)
         self.requires_grad_(False)
         super().train(False)
+        with torch.no_grad():  # the width of every part, measured once on a blank image
+            size = spec.input_size
+            blank = self._vectors(torch.zeros(1, 3, size, size))
+        self.all_dims = {name: [int(v.shape[1]) for v in parts] for name, parts in blank.items()}
+        self.dims = self.all_dims[spec.pooling]
+        self.dim = sum(self.dims)
 
     def train(self, mode: bool = True) -> FeatureExtractor:
         """Stays in eval mode (frozen BatchNorm statistics), whatever ``mode`` says."""
         return super().train(False)
 
+    def _vectors(self, x: torch.Tensor) -> dict[str, list[torch.Tensor]]:
+        """Per pooling, one ``[B, d]`` block per pooled map, then (``grid<S>-tail<N>``) the whole input of
+        the last N blocks; one backbone pass (stopped before the tail when no pooling needs all maps)."""
+        x = (x - self.mean) / self.std
+        if not self.tails:
+            maps, inputs = self.backbone(x), {}
+        else:
+            full = any(not p.tail_blocks for p in self.poolings.values())
+            maps, inputs = self.backbone.run_blocks(x, self.tails, full=full)
+        out = {}
+        for name, pooling in self.poolings.items():
+            if pooling.tail_blocks:
+                n_maps = self.backbone.prefix_map_count(pooling.tail_blocks)
+                parts = [pooling.pool(f.float()) for f in maps[:n_maps]]
+                out[name] = [*parts, inputs[pooling.tail_blocks].float().flatten(1)]
+            else:
+                out[name] = [pooling.pool(f.float()) for f in maps]
+        return out
+
+    def forward_all(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{pooling: [B, D_p]}`` for the spec's pooling and every one of ``also``, from one pass."""
+        return {name: torch.cat(parts, dim=1) for name, parts in self._vectors(x).items()}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        maps = self.backbone((x - self.mean) / self.std)
-        return torch.cat([self.pooling.pool(f.float()) for f in maps], dim=1)
+        return self.forward_all(x)[self.spec.pooling]
 
 
 def _as_images(images: str | Path | np.ndarray, input_size: int) -> tuple[np.ndarray, str]:
@@ -119,6 +160,22 @@ def extract_features(
         extractor = FeatureExtractor(
             spec, weights_file=weights_file, backbone_options=backbone_options, seed=seed
         )
+    return extract_feature_sets(images, extractor, batch_size=batch_size, device=device, threads=threads)[
+        extractor.spec.pooling
+    ]
+
+
+@torch.no_grad()
+def extract_feature_sets(
+    images: str | Path | np.ndarray,
+    extractor: FeatureExtractor,
+    *,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    threads: int | None = None,
+) -> dict[str, np.ndarray]:
+    """:func:`extract_features` for every pooling of ``extractor`` (its spec's and its ``also``), from
+    one backbone pass: ``{pooling: [N, D_p]}``."""
     array, name = _as_images(images, extractor.spec.input_size)
     device = torch.device(device)
     extractor = extractor.to(device).eval()
@@ -126,12 +183,13 @@ def extract_features(
     if threads is not None:
         torch.set_num_threads(max(1, threads))
     try:
-        out = np.empty((len(array), extractor.dim), dtype=np.float32)
+        out = {p: np.empty((len(array), sum(d)), dtype=np.float32) for p, d in extractor.all_dims.items()}
         start, last_report = time.perf_counter(), time.perf_counter()
         for lo in range(0, len(array), batch_size):
             batch = torch.from_numpy(np.array(array[lo : lo + batch_size]))  # a writable copy
             x = batch.to(device).float().div_(255.0)
-            out[lo : lo + len(batch)] = extractor(x).float().cpu().numpy()
+            for pooling, rows in extractor.forward_all(x).items():
+                out[pooling][lo : lo + len(batch)] = rows.float().cpu().numpy()
             if time.perf_counter() - last_report > 30:
                 last_report = time.perf_counter()
                 log.info("%s: %d / %d images", name, lo + len(batch), len(array))
@@ -140,6 +198,38 @@ def extract_features(
     finally:
         torch.set_num_threads(previous)
     return out
+
+
+#: where a shared pass leaves the other poolings' caches until their own job takes them (rule features)
+SHARED_PASS_DIR = "shared-pass"
+
+
+def shared_pass_path(out_npy: str | Path, spec: FeatureSpec) -> Path:
+    """``<folder of out_npy>/shared-pass/<spec.key()>.npy``: a cache computed by another pooling's job."""
+    return Path(out_npy).parent / SHARED_PASS_DIR / f"{spec.key()}.npy"
+
+
+def _take_shared_pass(out_npy: Path, spec: FeatureSpec, manifest_csv) -> np.ndarray | None:
+    """Move a cache that a shared pass left for ``spec`` into ``out_npy`` (array first, sidecar last, each
+    an atomic rename) when its sidecar matches the request; a stale one is deleted. ``None`` when there
+    is none to take."""
+    from gmc.features import FeatureCacheError, load_feature_cache, sidecar
+
+    left = shared_pass_path(out_npy, spec)
+    if not left.is_file():
+        return None
+    try:
+        load_feature_cache(left, spec, manifest_csv=manifest_csv)
+    except FeatureCacheError as err:
+        log.warning("ignoring %s: %s", left, err)
+        left.unlink(missing_ok=True)
+        sidecar(left).unlink(missing_ok=True)
+        return None
+    sidecar(out_npy).unlink(missing_ok=True)
+    os.replace(left, out_npy)
+    os.replace(sidecar(left), sidecar(out_npy))
+    log.info("%s: taken from the shared pass that computed it (%s)", out_npy, left)
+    return np.load(out_npy, mmap_mode="r")
 
 
 def compute_feature_cache(
@@ -153,37 +243,49 @@ def compute_feature_cache(
     device: str = "auto",
     threads: int = 1,
     seed: int = 0,
+    also: tuple[str, ...] | list[str] = (),
 ) -> np.ndarray:
     """Extract the features of every image of a manifest from its image cache (checked against the
     manifest, :func:`gmc.data.cache.load_cache`) and write the feature cache ``out_npy`` with its
-    sidecar (:func:`gmc.features.write_feature_cache`); return the features."""
+    sidecar (:func:`gmc.features.write_feature_cache`); return the features.
+
+    Shared pass: the poolings ``also`` are computed in the same backbone pass and left, each with its
+    sidecar, in :func:`shared_pass_path` of their own spec; the job of such a pooling (run after this one)
+    moves it into place instead of computing it again (checked against its sidecar first)."""
     from gmc.data.cache import file_sha256, load_cache
     from gmc.training.seeding import select_device
 
+    out_npy = Path(out_npy)
+    taken = _take_shared_pass(out_npy, spec, manifest_csv)
+    if taken is not None:
+        return taken
     images = load_cache(image_cache, manifest_csv)
     dev = select_device(device)
-    extractor = FeatureExtractor(spec, weights_file=weights_file, seed=seed)
+    extractor = FeatureExtractor(spec, weights_file=weights_file, seed=seed, also=also)
     start = time.perf_counter()
-    features = extract_features(
-        images, batch_size=batch_size, device=dev, threads=threads, extractor=extractor
-    )
+    sets = extract_feature_sets(images, extractor, batch_size=batch_size, device=dev, threads=threads)
     meta = {
-        **spec.as_dict(),
         "weights_source": extractor.weights_source,
         "manifest": Path(manifest_csv).as_posix(),
         "manifest_sha256": file_sha256(manifest_csv),
         "image_cache": Path(image_cache).as_posix(),
-        "stage_dims": extractor.dims,
         "seed": seed if spec.pretrained is None else None,
         "batch_size": batch_size,
         "device": str(dev),
         "threads": threads,
         "seconds": round(time.perf_counter() - start, 3),
+        "one_pass_for": list(sets),
         "torch": torch.__version__,
         "timm": _version("timm"),
     }
-    write_feature_cache(out_npy, features, meta)
-    return features
+    for pooling, features in sets.items():
+        other = FeatureSpec(spec.backbone, spec.weights, spec.input_size, pooling)
+        target = out_npy if pooling == spec.pooling else shared_pass_path(out_npy, other)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_feature_cache(
+            target, features, {**other.as_dict(), **meta, "stage_dims": extractor.all_dims[pooling]}
+        )
+    return sets[spec.pooling]
 
 
 def _version(package: str) -> str:

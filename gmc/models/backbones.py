@@ -259,6 +259,103 @@ class CNNFeatures(nn.Module):
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.cnn(x)
 
+    def _map_blocks(self, tail_blocks: int) -> tuple[list[int], int]:
+        """The block index after which each of the four maps is taken, and the first tail block."""
+        blocks = getattr(self.cnn, "blocks", None)
+        names = self.cnn.feature_info.module_name()
+        after = [int(n.split(".")[1]) if n.startswith("blocks.") else -1 for n in names]
+        if not isinstance(blocks, nn.Sequential) or after[-1] != len(blocks) - 1:
+            raise ValueError(
+                f"finetune_last_blocks needs a timm EfficientNet-family backbone (stem, then a sequence of "
+                f"blocks whose last one gives the last map); {type(self.cnn).__name__} with maps after "
+                f"{names} is not one: use freeze_backbone without finetune_last_blocks, or train end to end"
+            )
+        if (
+            isinstance(tail_blocks, bool)
+            or not isinstance(tail_blocks, int)
+            or not 1 <= tail_blocks < len(blocks)
+        ):
+            raise ValueError(
+                f"finetune_last_blocks must be an integer from 1 to {len(blocks) - 1} (this backbone has "
+                f"{len(blocks)} blocks; its maps come after blocks {after}), got {tail_blocks!r}"
+            )
+        return after, len(blocks) - tail_blocks
+
+    def prefix_map_count(self, tail_blocks: int) -> int:
+        """How many of the four maps the backbone takes before its last ``tail_blocks`` blocks."""
+        after, first = self._map_blocks(tail_blocks)
+        return sum(i < first for i in after)
+
+    def run_blocks(
+        self, x: torch.Tensor, tails: tuple[int, ...] = (), *, full: bool = True
+    ) -> tuple[list[torch.Tensor], dict[int, torch.Tensor]]:
+        """timm's EfficientNet forward, keeping the input of the last N blocks for each N in ``tails``:
+        ``(maps, {N: input})``. ``full``: all four maps; else it stops at the earliest tail kept, with
+        the maps taken before it."""
+        after, _ = self._map_blocks(1)
+        for n in tails:
+            self._map_blocks(n)  # each N must exist
+        n_blocks = len(self.cnn.blocks)
+        starts = {n_blocks - n: n for n in tails}
+        stop = n_blocks if full or not tails else max(starts)
+        x = self.cnn.bn1(self.cnn.conv_stem(x))
+        maps, inputs = ([x] if -1 in after else []), {}
+        for i, block in enumerate(self.cnn.blocks[:stop]):
+            if i in starts:
+                inputs[starts[i]] = x
+            x = block(x)
+            if i in after:
+                maps.append(x)
+        if stop in starts:
+            inputs[starts[stop]] = x
+        return maps, inputs
+
+    def frozen_prefix(self, x: torch.Tensor, tail_blocks: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The backbone up to its last ``tail_blocks`` blocks (timm's EfficientNet forward, stopped
+        early): the maps taken before the tail, and the tail's input (the output of the block before it)."""
+        maps, inputs = self.run_blocks(x, (tail_blocks,), full=False)
+        return maps, inputs[tail_blocks]
+
+
+class BackboneTail(nn.Module):
+    """The last ``tail_blocks`` blocks of a :class:`CNNFeatures` EfficientNet (the same modules, with
+    their weights): ``forward(x)`` takes the input of the first of them (:meth:`CNNFeatures.frozen_prefix`)
+    and returns the maps the backbone takes among them, so that ``prefix maps + tail(x)`` are the
+    backbone's four maps. Partial fine-tuning trains these blocks on their cached input.
+
+    ``batchnorm``: ``"frozen"`` (default) keeps the blocks' BatchNorm layers in eval mode whatever
+    ``train()`` says: they normalise with their ImageNet running statistics, which batches do not update
+    (their scale and shift still learn), so the maps a head was trained on (``init_from``) do not move
+    before a single weight has; ``"train"``: the usual batch statistics and running-average updates."""
+
+    def __init__(self, backbone: CNNFeatures, tail_blocks: int, batchnorm: str = "frozen") -> None:
+        super().__init__()
+        if batchnorm not in ("frozen", "train"):
+            raise ValueError(f"finetune_batchnorm must be 'frozen' or 'train', got {batchnorm!r}")
+        after, first = backbone._map_blocks(tail_blocks)
+        self.first = first
+        self.blocks = nn.ModuleList(backbone.cnn.blocks[first:])
+        self.map_after = [i for i in after if i >= first]
+        self.n_prefix_maps = len(after) - len(self.map_after)
+        self.batchnorm = batchnorm
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> BackboneTail:
+        super().train(mode)
+        if self.batchnorm == "frozen":
+            for module in self.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        maps = []
+        for i, block in enumerate(self.blocks, start=self.first):
+            x = block(x)
+            if i in self.map_after:
+                maps.append(x)
+        return maps
+
 
 def build_backbone(
     name: str,

@@ -38,9 +38,34 @@ def _frozen_feature_size(size) -> int:
     return size
 
 
+def _tail_blocks(options: dict) -> int:
+    """N of ``finetune_last_blocks`` (0 when unset); it needs ``freeze_backbone``."""
+    n = options.get("finetune_last_blocks") or 0
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(
+            f"finetune_last_blocks must be a positive integer (the number of the backbone's last blocks to "
+            f"fine-tune on their cached input), got {n!r}"
+        )
+    batchnorm = options.get("finetune_batchnorm", "frozen")
+    if batchnorm not in ("frozen", "train"):
+        raise ValueError(
+            f"finetune_batchnorm must be 'frozen' (the last blocks' BatchNorm keeps its ImageNet statistics) "
+            f"or 'train' (batch statistics), got {batchnorm!r}"
+        )
+    if n and not options.get("freeze_backbone"):
+        raise ValueError(
+            f"finetune_last_blocks: {n} fine-tunes the last blocks of a frozen, cached backbone: add "
+            "freeze_backbone: true and feature_size (or remove finetune_last_blocks to train end to end)"
+        )
+    return n
+
+
 def _monet_features(options: dict) -> tuple[str, object, str] | None:
     """With ``freeze_backbone`` a MoNet run trains its head on the backbone's four maps cached at S x S
-    (pooling ``grid<S>``, :func:`gmc.features.to_grid`); otherwise it trains on images."""
+    (pooling ``grid<S>``, :func:`gmc.features.to_grid`); with ``finetune_last_blocks`` N as well, on the
+    maps before the last N blocks at S x S and those blocks' input (``grid<S>-tail<N>``), and the N blocks
+    train with the head. Otherwise it trains on images."""
+    tail = _tail_blocks(options)
     if not options.get("freeze_backbone"):
         return None
     size = _frozen_feature_size(options.get("feature_size"))
@@ -50,7 +75,7 @@ def _monet_features(options: dict) -> tuple[str, object, str] | None:
             f"freeze_backbone: true reads features that `gmc features` computes with the backbone's own "
             f"weights and normalisation; remove option(s) {', '.join(custom)} (or train end to end)"
         )
-    return options["backbone"], options["pretrained"], f"grid{size}"
+    return options["backbone"], options["pretrained"], f"grid{size}" + (f"-tail{tail}" if tail else "")
 
 
 @register_model(
@@ -78,6 +103,8 @@ def build_monet(
     legacy_reshape: bool = False,
     backbone_options: dict | None = None,
     freeze_backbone: bool = False,
+    finetune_last_blocks: int = 0,
+    finetune_batchnorm: str = "frozen",
 ):
     """MoNet (GMC-IQA mean-opinion network) on a timm ViT or CNN backbone.
 
@@ -91,7 +118,12 @@ def build_monet(
     ``freeze_backbone``: the head alone (:class:`gmc.models.monet.CachedMaps` in place of the backbone),
     which takes the backbone's frozen maps cached at S x S (``grid<S>`` features, rule ``features``) and
     trains in seconds per epoch on a CPU; it needs ``feature_size``. Its parameters are exactly those of
-    the full MoNet without the backbone's."""
+    the full MoNet without the backbone's. ``finetune_last_blocks`` N (with ``freeze_backbone``, CNN
+    backbones): partial fine-tuning; the backbone's last N blocks, with their pretrained weights, are part
+    of the model and train with the head on their cached input (``grid<S>-tail<N>`` features); the blocks
+    before them stay frozen and run once per image, in rule ``features``. ``finetune_batchnorm``: those
+    blocks' BatchNorm layers keep their ImageNet statistics (``frozen``, the default) or use batch
+    statistics (``train``); see :class:`gmc.models.backbones.BackboneTail`."""
     from gmc.models.backbones import build_backbone
     from gmc.models.monet import CachedMaps, MoNet
 
@@ -104,8 +136,9 @@ def build_monet(
     )
     if feature_channels is None:
         feature_channels = net.channels[-1] if is_vit(backbone) else 64
+    tail = _tail_blocks({"finetune_last_blocks": finetune_last_blocks, "freeze_backbone": freeze_backbone})
     if freeze_backbone:  # S is given (the features were cached at S x S)
-        net = CachedMaps(net, _frozen_feature_size(feature_size))
+        net = CachedMaps(net, _frozen_feature_size(feature_size), tail, input_size, finetune_batchnorm)
     if feature_size is None:
         feature_size = max(1, input_size // net.reductions[-1])
     model = MoNet(
@@ -127,6 +160,7 @@ def build_monet(
         "pretrained": pretrained,
         "input_size": input_size,
         "freeze_backbone": freeze_backbone,
+        **({"finetune_last_blocks": tail} if tail else {}),
     }
     return model
 

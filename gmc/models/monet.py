@@ -165,34 +165,69 @@ class CachedMaps(nn.Module):
     backbone's four maps already brought to S x S and flattened, ``x [B, sum_s C_s S^2]`` (the ``grid<S>``
     features of :mod:`gmc.features`, computed once per dataset by the frozen backbone), and returns them as
     ``[B, C_s, S, S]``. MoNet's 1x1 projections commute with that pooling (:func:`gmc.features.to_grid`),
-    so the head-only MoNet on cached maps equals the full MoNet with a frozen backbone (tested)."""
+    so the head-only MoNet on cached maps equals the full MoNet with a frozen backbone (tested).
+
+    With ``tail_blocks`` N > 0 (``finetune_last_blocks``, partial fine-tuning) the row holds the maps taken
+    before the backbone's last N blocks at S x S, then those blocks' input ``[C_t, H_t, W_t]`` whole
+    (``grid<S>-tail<N>`` features); the N blocks (:class:`gmc.models.backbones.BackboneTail`, pretrained
+    weights, trained) compute the remaining maps from it; ``tail_batchnorm`` is their BatchNorm mode
+    (:class:`gmc.models.backbones.BackboneTail`). ``input_size`` gives ``H_t, W_t``."""
 
     #: MoNet passes the input on unnormalised: the backbone normalised it when the maps were cached
     takes_features = True
 
-    def __init__(self, backbone: nn.Module, size: int) -> None:
+    def __init__(
+        self,
+        backbone: nn.Module,
+        size: int,
+        tail_blocks: int = 0,
+        input_size: int = 224,
+        tail_batchnorm: str = "frozen",
+    ) -> None:
         super().__init__()
         self.channels = tuple(int(c) for c in backbone.channels)
         self.reductions = tuple(getattr(backbone, "reductions", ()))
         self.size = int(size)
         self.weights_source = getattr(backbone, "weights_source", "unknown")
         self.default_mean, self.default_std = backbone.default_mean, backbone.default_std
+        self.tail_blocks = int(tail_blocks)
+        s2 = self.size * self.size
+        if self.tail_blocks:
+            from gmc.models.backbones import BackboneTail
+
+            if not hasattr(backbone, "frozen_prefix"):
+                raise ValueError(
+                    f"finetune_last_blocks needs a CNN backbone; {type(backbone).__name__} has no blocks to "
+                    "split (use freeze_backbone alone, or train end to end)"
+                )
+            self.tail = BackboneTail(backbone, self.tail_blocks, tail_batchnorm)
+            with torch.no_grad():  # the shape of the tail's input at this input size
+                _, probe = backbone.frozen_prefix(torch.zeros(1, 3, input_size, input_size), self.tail_blocks)
+            self.tail_shape = tuple(int(v) for v in probe.shape[1:])
+            prefix = self.channels[: self.tail.n_prefix_maps]
+            self.parts = [c * s2 for c in prefix] + [math.prod(self.tail_shape)]
+        else:
+            self.parts = [c * s2 for c in self.channels]
 
     @property
     def dim(self) -> int:
-        """The width of a cached feature row, ``sum_s C_s S^2``."""
-        return sum(self.channels) * self.size * self.size
+        """The width of a cached feature row: ``sum_s C_s S^2`` (plus the tail's input with a tail)."""
+        return sum(self.parts)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         if x.dim() != 2 or x.shape[1] != self.dim:
+            pooling = f"grid{self.size}" + (f"-tail{self.tail_blocks}" if self.tail_blocks else "")
             raise ValueError(
                 f"a head-only MoNet takes cached maps [B, {self.dim}] (channels {self.channels} at "
                 f"{self.size} x {self.size}), got {tuple(x.shape)}: were the features computed with pooling "
-                f"grid{self.size} for this backbone?"
+                f"{pooling} for this backbone and input size?"
             )
-        s = self.size
-        parts = torch.split(x, [c * s * s for c in self.channels], dim=1)
-        return [p.reshape(x.shape[0], c, s, s) for p, c in zip(parts, self.channels, strict=True)]
+        s, b = self.size, x.shape[0]
+        parts = torch.split(x, self.parts, dim=1)
+        if not self.tail_blocks:
+            return [p.reshape(b, c, s, s) for p, c in zip(parts, self.channels, strict=True)]
+        prefix = [p.reshape(b, c, s, s) for p, c in zip(parts[:-1], self.channels, strict=False)]
+        return prefix + self.tail(parts[-1].reshape(b, *self.tail_shape))
 
 
 def default_heads(channels: int) -> int:

@@ -77,6 +77,45 @@ def feature_file(dataset, model):
     return feature_cache_path(dataset, BENCH.feature_spec(model))
 
 
+def _feature_groups():
+    """``(dataset, "<backbone>.<weights>.<size>") -> sorted poolings`` the configured runs read: every
+    feature cache of one group comes from one backbone pass (rule features, "shared pass")."""
+    groups = {}
+    for run in RUNS + ABLATION_RUNS:
+        spec = BENCH.feature_spec(run.model)
+        if spec is None:
+            continue
+        sets = [run.train_set] if run in ABLATION_RUNS else [run.train_set, *BENCH.test_sets(run.train_set)]
+        for dataset in sets:
+            group = f"{spec.backbone}.{spec.weights}.{spec.input_size}"
+            groups.setdefault((dataset, group), set()).add(spec.pooling)
+    return {key: sorted(poolings) for key, poolings in groups.items()}
+
+
+FEATURE_GROUPS = _feature_groups()
+
+
+def _feature_group(w):
+    return FEATURE_GROUPS.get((w.dataset, f"{w.backbone}.{w.weights}.{w.size}"), [w.pooling])
+
+
+def shared_pass_first(w):
+    """[the cache of the group's first pooling] for the other poolings' jobs: that job's pass computed
+    theirs too (gmc features --also), so they run after it and only move their file into place."""
+    poolings = _feature_group(w)
+    if w.pooling not in poolings or w.pooling == poolings[0]:
+        return []
+    return [f"results/features/{w.dataset}/{w.backbone}.{w.weights}.{w.size}.{poolings[0]}.npy"]
+
+
+def shared_pass_args(w):
+    """`--also <pooling>` for each other pooling of the group, on the job of its first pooling."""
+    poolings = _feature_group(w)
+    if not poolings or w.pooling != poolings[0]:
+        return ""
+    return " ".join(f"--also {p}" for p in poolings[1:])
+
+
 def probe_inputs(w):
     tests = BENCH.test_sets(w.train_set)
     return {

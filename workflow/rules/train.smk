@@ -87,11 +87,14 @@ rule pretrain_sorter:
 
 # Frozen-feature models (issue #15): the backbone's features of each dataset are computed once per
 # backbone x weights x input size x pooling; every probe run fits on them (rule probe), and every head-only
-# run (MoNet with freeze_backbone, pooling grid<S>) trains and predicts on them (rules train, predict).
+# run (MoNet with freeze_backbone, pooling grid<S> or grid<S>-tail<N>) trains and predicts on them (rules
+# train, predict). Shared pass: when a dataset needs several poolings of one backbone x weights x size,
+# the job of the first computes them all in one backbone pass; the others wait for it and take theirs.
 rule features:
     input:
         manifest="results/manifests/{dataset}.csv",
         cache="results/cache/{dataset}/{size}.npy",
+        first_pass=shared_pass_first,
     output:
         npy="results/features/{dataset}/{backbone}.{weights}.{size}.{pooling}.npy",
         meta="results/features/{dataset}/{backbone}.{weights}.{size}.{pooling}.json",
@@ -103,6 +106,7 @@ rule features:
     params:
         pretrained=lambda w: "none" if w.weights == "random" else w.weights,
         device=config["device"],
+        also=shared_pass_args,
     conda:
         CONDA_ENV
     log:
@@ -116,7 +120,7 @@ rule features:
         "python -m gmc features --manifest {input.manifest} --cache {input.cache}"
         " --backbone {wildcards.backbone} --pretrained {params.pretrained} --input-size {wildcards.size}"
         " --pooling {wildcards.pooling} --out {output.npy} --batch-size 32 --device {params.device}"
-        " --threads {threads} > {log} 2>&1"
+        " --threads {threads} {params.also} > {log} 2>&1"
 
 
 rule probe:

@@ -7,9 +7,18 @@ from gmc.config import Benchmark, ConfigError, load_config, validate_config
 from tests.conftest import REPO
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "ci.yaml", "paper.yaml"])
-def test_shipped_configs_validate(name):
-    config = load_config(REPO / "config" / name)
+@pytest.mark.parametrize(
+    "path",
+    [
+        "config/config.yaml",
+        "config/ci.yaml",
+        "config/paper.yaml",
+        "config/cpu-real.yaml",
+        "benchmarks/cpu-protocols-biq2021.yaml",
+    ],
+)
+def test_shipped_configs_validate(path):
+    config = load_config(REPO / path)
     assert config["train"]["epochs"] >= 1 and "selection" in config["train"]
 
 

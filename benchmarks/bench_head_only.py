@@ -89,10 +89,11 @@ def main() -> None:
     data = ImageSet(images=feats, mos=torch.rand(n, generator=g), names=[""] * n)
     head_rate = _epoch_rate(head, data, settings, loss_fn, args.repeats)
 
+    from gmc.features import grid_pooling
     from gmc.features.extract import extract_features
 
     spec = bench.feature_spec(args.model) if entry["options"].get("freeze_backbone") else None
-    pooling = spec.pooling if spec else f"grid{options['feature_size']}" + (f"-tail{tail}" if tail else "")
+    pooling = spec.pooling if spec else grid_pooling(options["feature_size"], tail)
     sample = np.asarray(images[: min(32, args.images)])
     start = time.perf_counter()
     extract_features(sample, options["backbone"], size, pooling, pretrained=options.get("pretrained"))

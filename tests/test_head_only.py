@@ -315,22 +315,22 @@ def test_warm_start_loads_the_head_and_keeps_the_pretrained_backbone(tmp_path):
         p.data.add_(0.5)  # unlike any fresh initialisation
     path = tmp_path / "model.pt"
     save(head, path)
+
+    def check_warm_start(model, kept_prefix):
+        """The head's tensors load; the ones kept (all under ``kept_prefix``) stay as built."""
+        fresh = {k: v.clone() for k, v in model.state_dict().items()}
+        kept = warm_start(model, path)
+        state = model.state_dict()
+        assert kept and all(k.startswith(kept_prefix) for k in kept)
+        assert all(torch.equal(state[k], v) for k, v in head.state_dict().items())
+        assert all(torch.equal(state[k], fresh[k]) for k in kept)
+
     torch.manual_seed(2)
-    full = build_model("monet", **HEAD)
-    fresh = {k: v.clone() for k, v in full.state_dict().items()}
-    kept = warm_start(full, path)
-    state = full.state_dict()
-    assert kept and all(k.startswith("backbone.") for k in kept)
-    assert all(torch.equal(state[k], v) for k, v in head.state_dict().items())
-    assert all(torch.equal(state[k], fresh[k]) for k in kept)
+    check_warm_start(build_model("monet", **HEAD), "backbone.")
     # partial fine-tuning from the same head: the head loads, the last blocks keep their pretrained weights
-    part = build_model("monet", **HEAD, freeze_backbone=True, finetune_last_blocks=2)
-    fresh = {k: v.clone() for k, v in part.state_dict().items()}
-    kept = warm_start(part, path)
-    state = part.state_dict()
-    assert kept and all(k.startswith("backbone.tail.blocks.") for k in kept)
-    assert all(torch.equal(state[k], v) for k, v in head.state_dict().items())
-    assert all(torch.equal(state[k], fresh[k]) for k in kept)
+    check_warm_start(
+        build_model("monet", **HEAD, freeze_backbone=True, finetune_last_blocks=2), "backbone.tail.blocks."
+    )
     other = build_model("monet", **{**HEAD, "feature_channels": 8}, freeze_backbone=True)
     save(other, path)
     with pytest.raises(ConfigError, match="does not fit model MoNet"):

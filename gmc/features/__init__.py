@@ -124,6 +124,11 @@ def pool_mean_std(f):
 _GRID = re.compile(r"grid([1-9]\d*)(?:-tail([1-9]\d*))?")
 
 
+def grid_pooling(size: int, tail_blocks: int = 0) -> str:
+    """The name of the grid pooling at S x S: ``grid<S>``, or ``grid<S>-tail<N>`` with ``tail_blocks`` N."""
+    return f"grid{size}" + (f"-tail{tail_blocks}" if tail_blocks else "")
+
+
 def to_grid(f, size: int):
     """``f [B, C, H, W]`` brought to ``[B, C, size, size]`` as MoNet brings each level to S x S
     (:meth:`gmc.models.monet.MoNet.multi_level_features`): unchanged when already that size, adaptive

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from gmc.features import grid_pooling
 from gmc.models import register_model
 from gmc.models.weight_files import LITE0_PYPI, is_vit, required_weight_files
 
@@ -75,7 +76,7 @@ def _monet_features(options: dict) -> tuple[str, object, str] | None:
             f"freeze_backbone: true reads features that `gmc features` computes with the backbone's own "
             f"weights and normalisation; remove option(s) {', '.join(custom)} (or train end to end)"
         )
-    return options["backbone"], options["pretrained"], f"grid{size}" + (f"-tail{tail}" if tail else "")
+    return options["backbone"], options["pretrained"], grid_pooling(size, tail)
 
 
 @register_model(

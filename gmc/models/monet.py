@@ -48,7 +48,7 @@ import torch
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from gmc.features import to_grid
+from gmc.features import grid_pooling, to_grid
 
 
 class SpatialSelfAttention(nn.Module):
@@ -216,7 +216,7 @@ class CachedMaps(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         if x.dim() != 2 or x.shape[1] != self.dim:
-            pooling = f"grid{self.size}" + (f"-tail{self.tail_blocks}" if self.tail_blocks else "")
+            pooling = grid_pooling(self.size, self.tail_blocks)
             raise ValueError(
                 f"a head-only MoNet takes cached maps [B, {self.dim}] (channels {self.channels} at "
                 f"{self.size} x {self.size}), got {tuple(x.shape)}: were the features computed with pooling "

@@ -102,10 +102,12 @@ def _feature_group(w):
 def shared_pass_first(w):
     """[the cache of the group's first pooling] for the other poolings' jobs: that job's pass computed
     theirs too (gmc features --also), so they run after it and only move their file into place."""
+    from gmc.features import FeatureSpec, feature_cache_path
+
     poolings = _feature_group(w)
     if w.pooling not in poolings or w.pooling == poolings[0]:
         return []
-    return [f"results/features/{w.dataset}/{w.backbone}.{w.weights}.{w.size}.{poolings[0]}.npy"]
+    return [feature_cache_path(w.dataset, FeatureSpec(w.backbone, w.weights, int(w.size), poolings[0]))]
 
 
 def shared_pass_args(w):
